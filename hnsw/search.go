@@ -1,0 +1,207 @@
+package hnsw
+
+import (
+	"fmt"
+	"sync/atomic"
+)
+
+// searcher is the per-search scratch space: a visited set stamped with an
+// epoch so it needs no clearing between searches, the two heaps, and buffers.
+// Searchers are pooled, so a search allocates nothing in steady state.
+type searcher struct {
+	visited []uint16
+	epoch   uint16
+	cand    minHeap
+	res     maxHeap
+	q       []float32 // the prepared (normalised) query or vector
+	sorted  []item    // results or candidates, nearest first
+	sel     []item    // neighbours chosen by the heuristic
+	ids     []NodeID  // scratch list of slots
+	// shrink and shrinkSel are addLink's scratch: it runs while sorted and
+	// sel are in use by insert.
+	shrink, shrinkSel []item
+}
+
+func (g *Graph) getSearcher() *searcher {
+	if s, ok := g.searchers.Get().(*searcher); ok {
+		return s
+	}
+	return &searcher{
+		q:      make([]float32, g.dim),
+		cand:   make(minHeap, 0, 256),
+		res:    make(maxHeap, 0, 256),
+		sorted: make([]item, 0, 256),
+		sel:    make([]item, 0, g.m0+1),
+	}
+}
+
+func (g *Graph) putSearcher(s *searcher) { g.searchers.Put(s) }
+
+// startVisit begins a new visited set covering at least n slots.
+func (s *searcher) startVisit(n int) {
+	if len(s.visited) < n {
+		s.visited = make([]uint16, n+n/4)
+		s.epoch = 0
+	}
+	s.epoch++
+	if s.epoch == 0 {
+		clear(s.visited)
+		s.epoch = 1
+	}
+}
+
+// visit marks id and reports whether it was already visited.
+func (s *searcher) visit(id NodeID) bool {
+	if int(id) >= len(s.visited) {
+		// The graph grew during this search.
+		v := make([]uint16, int(id)+int(id)/4+1)
+		copy(v, s.visited)
+		s.visited = v
+	}
+	if s.visited[id] == s.epoch {
+		return true
+	}
+	s.visited[id] = s.epoch
+	return false
+}
+
+// seen reports whether id was visited, without marking it.
+func (s *searcher) seen(id NodeID) bool {
+	return int(id) < len(s.visited) && s.visited[id] == s.epoch
+}
+
+// slotCap returns an upper bound of the slots in use.
+func (g *Graph) slotCap() int {
+	n := 0
+	for k := range g.chunks {
+		if g.chunks[k].Load() == nil {
+			break
+		}
+		n += (1 << g.baseShift) << k
+	}
+	return n
+}
+
+// greedy descends from level `from` down to level `to`+1, moving to the
+// nearest neighbour on each level until no neighbour is nearer (the
+// search with ef = 1 of the paper).
+func (g *Graph) greedy(q []float32, cur NodeID, curDist float32, from, to int) (NodeID, float32) {
+	for l := from; l > to; l-- {
+		for changed := true; changed; {
+			changed = false
+			lk := g.links(cur, l)
+			n := min(int(atomic.LoadUint32(&lk[0])), len(lk)-1)
+			for i := 1; i <= n; i++ {
+				id := NodeID(atomic.LoadUint32(&lk[i]))
+				if d := g.distanceBounded(q, g.vec(id), curDist); d < curDist {
+					cur, curDist, changed = id, d, true
+				}
+			}
+		}
+	}
+	return cur, curDist
+}
+
+// searchLayer is the beam search of the paper's algorithm 2 on one level,
+// from one entry point. It leaves in s.res the ef nearest nodes that are not
+// deleted. Deleted nodes are still walked through, so that tombstones do not
+// cut the graph.
+func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32, ef, level int) {
+	s.startVisit(g.slotCap())
+	cand, res := s.cand[:0], s.res[:0]
+	s.visit(ep)
+	cand.push(item{epDist, ep})
+	if !g.isDeleted(ep) {
+		res.push(item{epDist, ep})
+	}
+	for cand.len() > 0 {
+		c := cand.pop()
+		if res.len() >= ef && c.dist > res.top().dist {
+			break
+		}
+		lk := g.links(c.id, level)
+		n := min(int(atomic.LoadUint32(&lk[0])), len(lk)-1)
+		for i := 1; i <= n; i++ {
+			id := NodeID(atomic.LoadUint32(&lk[i]))
+			if s.visit(id) {
+				continue
+			}
+			var d float32
+			if res.len() < ef {
+				d = g.distance(q, g.vec(id))
+			} else {
+				bound := res.top().dist
+				if d = g.distanceBounded(q, g.vec(id), bound); d >= bound {
+					continue
+				}
+			}
+			cand.push(item{d, id})
+			if !g.isDeleted(id) {
+				res.pushBounded(item{d, id}, ef)
+			}
+		}
+	}
+	s.cand, s.res = cand, res
+}
+
+// Search returns the k nearest live vectors to q, nearest first, walking the
+// graph with a beam of width ef (0 means Config.EfSearch; at least k is
+// used). When allow is not nil only keys it contains are returned (see
+// AllowList). Search is safe for concurrent use; it allocates only the
+// returned slice (SearchAppend allocates nothing).
+func (g *Graph) Search(q []float32, k, ef int, allow AllowList) ([]Result, error) {
+	return g.SearchAppend(make([]Result, 0, k), q, k, ef, allow)
+}
+
+// maxK bounds k and ef: a beam wider than this is a mistake, not a search.
+const maxK = 1 << 16
+
+// SearchAppend is Search appending the results to dst; with a dst of
+// capacity k it allocates nothing in steady state.
+func (g *Graph) SearchAppend(dst []Result, q []float32, k, ef int, allow AllowList) ([]Result, error) {
+	if k < 1 || k > maxK {
+		return dst, fmt.Errorf("%w: k %d out of range [1, %d]", ErrInvalidArgument, k, maxK)
+	}
+	if ef < 0 || ef > maxK {
+		return dst, fmt.Errorf("%w: ef %d out of range [0, %d]", ErrInvalidArgument, ef, maxK)
+	}
+	if ef == 0 {
+		ef = g.cfg.EfSearch
+	}
+	ef = max(ef, k)
+	s := g.getSearcher()
+	defer g.putSearcher(s)
+	q, err := g.prepare(q, s.q)
+	if err != nil {
+		return dst, err
+	}
+	g.reclaimMu.RLock()
+	defer g.reclaimMu.RUnlock()
+	if allow != nil {
+		return g.searchFiltered(dst, s, q, k, ef, allow), nil
+	}
+	ep, top, ok := g.entryPoint()
+	if !ok {
+		return dst, nil
+	}
+	ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
+	g.searchLayer(s, q, ep, d, ef, 0)
+	return g.appendResults(dst, s, k), nil
+}
+
+// appendResults appends the k nearest of s.res to dst, nearest first.
+func (g *Graph) appendResults(dst []Result, s *searcher, k int) []Result {
+	for s.res.len() > k {
+		s.res.pop()
+	}
+	n := s.res.len()
+	start := len(dst)
+	for range n {
+		dst = append(dst, Result{})
+	}
+	for i := n - 1; i >= 0; i-- {
+		it := s.res.pop()
+		dst[start+i] = Result{Key: g.key(it.id), Dist: it.dist}
+	}
+	return dst
+}
