@@ -11,15 +11,22 @@ import (
 // calls it from one goroutine per core. It fails with ErrDuplicateKey when
 // key is live; Delete it first to replace it.
 func (g *Graph) Add(key uint32, vec []float32) error {
+	if err := g.add(key, vec); err != nil {
+		return err
+	}
+	g.maybeReorder()
+	return nil
+}
+
+func (g *Graph) add(key uint32, vec []float32) error {
 	s := g.getSearcher()
 	defer g.putSearcher(s)
+	g.writeMu.RLock()
+	defer g.writeMu.RUnlock()
 	v, err := g.prepare(vec, s.q)
 	if err != nil {
 		return err
 	}
-	g.writeMu.RLock()
-	defer g.writeMu.RUnlock()
-
 	id, err := g.allocate(key)
 	if err != nil {
 		return err

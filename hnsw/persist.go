@@ -25,6 +25,7 @@ const (
 	noEntry      = math.MaxUint32
 	stateLive    = 1
 	stateDeleted = 2
+	flagPermuted = 1 // header byte 13: a dimension order follows the app data
 	// maxAppData bounds the caller's opaque data stored with a snapshot.
 	maxAppData = 1 << 20
 )
@@ -99,6 +100,9 @@ func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
 	le := binary.LittleEndian
 	le.PutUint32(hdr[8:], fileVersion)
 	hdr[12] = byte(g.metric)
+	if g.perm != nil {
+		hdr[13] = flagPermuted
+	}
 	le.PutUint32(hdr[16:], uint32(g.dim))
 	le.PutUint32(hdr[20:], uint32(g.m))
 	le.PutUint32(hdr[24:], uint32(g.cfg.EfConstruction))
@@ -118,6 +122,9 @@ func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
 	}
 	cw := &countingWriter{w: bw, crc: crc32.New(castagnoli), n: headerSize}
 	cw.write(appData)
+	for _, j := range g.perm {
+		cw.u32(j)
+	}
 	vbuf := make([]byte, 4*g.dim)
 	for id := range next {
 		if remap[id] == noEntry {
@@ -309,7 +316,11 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 		return nil, nil, corrupt(64, "app data length %d does not fit the file", appLen)
 	}
 	// Every slot record takes at least 12 bytes and its vector.
-	if minRec := int64(12 + 4*cfg.Dim); int64(slots)*minRec > body-appLen {
+	var permLen int64
+	if hdr[13]&flagPermuted != 0 {
+		permLen = 4 * int64(cfg.Dim)
+	}
+	if minRec := int64(12 + 4*cfg.Dim); int64(slots)*minRec > body-appLen-permLen {
 		return nil, nil, corrupt(52, "%d slots of dimension %d cannot fit in a body of %d bytes", slots, cfg.Dim, body)
 	}
 	if (slots == 0) != (entry == noEntry) || (entry != noEntry && entry >= slots) || top > maxLevel {
@@ -326,6 +337,31 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 		return nil, nil, err
 	}
 	app = append([]byte(nil), app...)
+	switch hdr[13] {
+	case 0:
+	case flagPermuted:
+		pb, err := sr.read(4 * cfg.Dim)
+		if err != nil {
+			return nil, nil, err
+		}
+		perm := make([]uint32, cfg.Dim)
+		seen := make([]bool, cfg.Dim)
+		for i := range perm {
+			j := le.Uint32(pb[4*i:])
+			if j >= uint32(cfg.Dim) || seen[j] {
+				return nil, nil, corrupt(sr.off-int64(len(pb))+int64(4*i), "dimension order is not a permutation")
+			}
+			seen[j] = true
+			perm[i] = j
+		}
+		g.perm = perm
+		g.reordered.Store(true)
+	default:
+		return nil, nil, corrupt(13, "unknown flags %#x", hdr[13])
+	}
+	if hdr[14] != 0 || hdr[15] != 0 {
+		return nil, nil, corrupt(14, "reserved bytes are not zero")
+	}
 
 	highest := -1
 	for id := range NodeID(slots) {

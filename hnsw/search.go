@@ -3,6 +3,8 @@ package hnsw
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/ragd/ragd/simd"
 )
 
 // searcher is the per-search scratch space: a visited set stamped with an
@@ -17,6 +19,7 @@ type searcher struct {
 	sorted  []item    // results or candidates, nearest first
 	sel     []item    // neighbours chosen by the heuristic
 	ids     []NodeID  // scratch list of slots
+	batch   []NodeID  // unvisited neighbours of the node being expanded
 	// shrink and shrinkSel are addLink's scratch: it runs while sorted and
 	// sel are in use by insert.
 	shrink, shrinkSel []item
@@ -64,6 +67,16 @@ func (s *searcher) visit(id NodeID) bool {
 	s.visited[id] = s.epoch
 	return false
 }
+
+// prefetch starts loading the head of a node's vector into the cache.
+func (g *Graph) prefetch(id NodeID) {
+	v := g.vec(id)
+	simd.Prefetch(v[:min(len(v), prefetchFloats)])
+}
+
+// prefetchFloats is how much of a vector prefetch asks for; the hardware
+// prefetcher streams the rest once the distance kernel starts reading.
+var prefetchFloats = 1 << 30
 
 // seen reports whether id was visited, without marking it.
 func (s *searcher) seen(id NodeID) bool {
@@ -121,10 +134,19 @@ func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32,
 		}
 		lk := g.links(c.id, level)
 		n := min(int(atomic.LoadUint32(&lk[0])), len(lk)-1)
+		batch := s.batch[:0]
 		for i := 1; i <= n; i++ {
-			id := NodeID(atomic.LoadUint32(&lk[i]))
-			if s.visit(id) {
-				continue
+			if id := NodeID(atomic.LoadUint32(&lk[i])); !s.visit(id) {
+				batch = append(batch, id)
+			}
+		}
+		s.batch = batch
+		if len(batch) > 0 {
+			g.prefetch(batch[0])
+		}
+		for i, id := range batch {
+			if i+1 < len(batch) {
+				g.prefetch(batch[i+1])
 			}
 			var d float32
 			if res.len() < ef {
@@ -171,12 +193,12 @@ func (g *Graph) SearchAppend(dst []Result, q []float32, k, ef int, allow AllowLi
 	ef = max(ef, k)
 	s := g.getSearcher()
 	defer g.putSearcher(s)
+	g.reclaimMu.RLock()
+	defer g.reclaimMu.RUnlock()
 	q, err := g.prepare(q, s.q)
 	if err != nil {
 		return dst, err
 	}
-	g.reclaimMu.RLock()
-	defer g.reclaimMu.RUnlock()
 	if allow != nil {
 		return g.searchFiltered(dst, s, q, k, ef, allow), nil
 	}

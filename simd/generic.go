@@ -5,9 +5,9 @@ import (
 	"math/bits"
 )
 
-// The pure-Go reference kernels. Every accelerated kernel is tested and
-// fuzzed against these; they are also the implementation on CPUs without
-// AVX2+FMA and on other architectures.
+// The pure-Go reference kernels: the plainest loops, one sum each. Every
+// kernel set, the portable one included (portable.go), is tested and fuzzed
+// against these.
 
 func dotGeneric(a, b []float32) float32 {
 	var s float32
@@ -63,4 +63,17 @@ func cosineFromParts(dot, na, nb float32) float32 {
 		return 0
 	}
 	return float32(float64(dot) / math.Sqrt(float64(na)*float64(nb)))
+}
+
+// boundedMin and boundedEvery are L2SquaredBounded's rules: vectors shorter
+// than boundedMin are computed in full; longer ones are checked against the
+// bound every boundedEvery floats.
+const (
+	boundedMin   = 128
+	boundedEvery = 128
+)
+
+// cosineGeneric is the reference cosine: float32 sums, combined in float64.
+func cosineGeneric(a, b []float32) float32 {
+	return cosineFromParts(dotGeneric(a, b), dotGeneric(a, a), dotGeneric(b, b))
 }

@@ -1,34 +1,67 @@
 package simd
 
+//go:generate go run -C asm . -group float32 -pkg simd -out ../float32_amd64.s -stubs ../float32_stub_amd64.go
+//go:generate go run -C asm . -group int8 -pkg simd -out ../int8_amd64.s -stubs ../int8_stub_amd64.go
+//go:generate go run -C asm . -group hamming -pkg simd -out ../hamming_amd64.s -stubs ../hamming_stub_amd64.go
+
+import "math"
+
 // kernelSet is one implementation of every kernel. The exported functions
-// check lengths and call through the set chosen at start-up.
+// check lengths and call through the set chosen at start-up. Within a set the
+// block kernels give, row for row, bit for bit the single-vector kernel's
+// result, and l2SquaredBounded gives l2Squared's whenever that is <= bound.
 type kernelSet struct {
-	name      string
-	dot       func(a, b []float32) float32
-	l2Squared func(a, b []float32) float32
-	dotInt8   func(a, b []int8) int32
-	l2Int8    func(a, b []int8) int32
-	hamming   func(a, b []uint64) int
+	name             string
+	dot              func(a, b []float32) float32
+	l2Squared        func(a, b []float32) float32
+	l2SquaredBounded func(a, b []float32, bound float32) float32
+	cosine           func(a, b []float32) float32
+	dotBlock         func(q, block, out []float32)
+	l2SquaredBlock   func(q, block, out []float32)
+	cosineBlock      func(q, block, out []float32)
+	dotInt8          func(a, b []int8) int32
+	l2Int8           func(a, b []int8) int32
+	dotInt8Block     func(q, block []int8, out []float32)
+	l2Int8Block      func(q, block []int8, out []float32)
+	hamming          func(a, b []uint64) int
+	hammingBlock     func(q, block []uint64, out []float32)
 }
 
+// generic is the portable set (portable.go), the implementation off amd64
+// and under the purego tag.
 var generic = kernelSet{
-	name:      "generic",
-	dot:       dotGeneric,
-	l2Squared: l2SquaredGeneric,
-	dotInt8:   dotInt8Generic,
-	l2Int8:    l2SquaredInt8Generic,
-	hamming:   hammingGeneric,
+	name:             "generic",
+	dot:              dotGo,
+	l2Squared:        l2SquaredGo,
+	l2SquaredBounded: l2SquaredBoundedGo,
+	cosine:           cosineGo,
+	dotBlock:         dotBlockGo,
+	l2SquaredBlock:   l2SquaredBlockGo,
+	cosineBlock:      cosineBlockGo,
+	dotInt8:          dotInt8Generic,
+	l2Int8:           l2SquaredInt8Generic,
+	dotInt8Block:     dotInt8BlockGo,
+	l2Int8Block:      l2SquaredInt8BlockGo,
+	hamming:          hammingGeneric,
+	hammingBlock:     hammingBlockGo,
 }
 
 // impl is chosen once in init (see dispatch_*.go) and never changes.
 var impl = generic
 
-// Impl names the kernel set chosen for this CPU: "avx512", "avx2" or "generic".
+// Impl names the kernel set chosen for this CPU: "avx512", "avx2" or
+// "generic". Building with the purego tag forces "generic".
 func Impl() string { return impl.name }
 
 func mustSameLen(a, b int) {
 	if a != b {
 		panic("simd: length mismatch")
+	}
+}
+
+func mustBlockLen(q, block, out int) {
+	if block != q*out {
+		panic("simd: block length is not len(q)*len(out)")
 	}
 }
 
@@ -45,13 +78,48 @@ func L2Squared(a, b []float32) float32 {
 	return impl.l2Squared(a, b)
 }
 
+// L2SquaredBounded is L2Squared for a search that only wants distances up
+// to bound (partial-distance elimination, as in HNSW: a candidate farther
+// than the current worst result can be rejected without reading all of it).
+// When L2Squared(a, b) <= bound it returns exactly that value. Otherwise it
+// returns some value greater than bound: it checks the running sum every 128
+// floats and stops once the sum exceeds bound (sums of squares only grow).
+// Vectors shorter than 128 floats are always computed in full. If a or b
+// holds a NaN, the result is NaN or a value greater than bound.
+func L2SquaredBounded(a, b []float32, bound float32) float32 {
+	mustSameLen(len(a), len(b))
+	return impl.l2SquaredBounded(a, b, bound)
+}
+
 // Cosine returns the cosine similarity of a and b (raw, not normalised
 // vectors), which must have the same length. A zero vector has similarity 0
-// with every vector. For vectors already normalised to unit length, Dot gives
-// the same value with a third of the work.
+// with every vector. The dot product and both norms come from one pass over
+// the data. For vectors already normalised to unit length, Dot gives the
+// same value more cheaply.
 func Cosine(a, b []float32) float32 {
 	mustSameLen(len(a), len(b))
-	return cosineFromParts(impl.dot(a, b), impl.dot(a, a), impl.dot(b, b))
+	return impl.cosine(a, b)
+}
+
+// Norm returns the Euclidean length of v.
+func Norm(v []float32) float32 {
+	return float32(math.Sqrt(float64(impl.dot(v, v))))
+}
+
+// Normalize scales v in place to unit Euclidean length and reports whether
+// it did. A zero vector, or one whose squared length is not finite (it holds
+// NaN or ±Inf, or overflows float32), is left unchanged and Normalize
+// returns false.
+func Normalize(v []float32) bool {
+	n := impl.dot(v, v)
+	if !(n > 0) || n > math.MaxFloat32 {
+		return false
+	}
+	s := float32(1 / math.Sqrt(float64(n)))
+	for i := range v {
+		v[i] *= s
+	}
+	return true
 }
 
 // DotInt8 returns the dot product of two int8 vectors of the same length.
@@ -73,4 +141,58 @@ func L2SquaredInt8(a, b []int8) int32 {
 func Hamming(a, b []uint64) int {
 	mustSameLen(len(a), len(b))
 	return impl.hamming(a, b)
+}
+
+// DotBlock sets out[i] to Dot(q, row i) for each of the len(out) rows laid
+// back to back in block (row i is block[i*len(q):(i+1)*len(q)]). The results
+// are bit for bit those of Dot. len(block) must be len(q)*len(out).
+func DotBlock(q, block, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.dotBlock(q, block, out)
+}
+
+// L2SquaredBlock sets out[i] to L2Squared(q, row i) for each of the len(out)
+// rows laid back to back in block, bit for bit. len(block) must be
+// len(q)*len(out).
+func L2SquaredBlock(q, block, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.l2SquaredBlock(q, block, out)
+}
+
+// CosineBlock sets out[i] to Cosine(q, row i) for each of the len(out) rows
+// laid back to back in block, bit for bit. len(block) must be
+// len(q)*len(out).
+func CosineBlock(q, block, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.cosineBlock(q, block, out)
+}
+
+// DotInt8Block sets out[i] to DotInt8(q, row i), as a float32, for each of
+// the len(out) rows laid back to back in block. len(block) must be
+// len(q)*len(out).
+func DotInt8Block(q, block []int8, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.dotInt8Block(q, block, out)
+}
+
+// L2SquaredInt8Block sets out[i] to L2SquaredInt8(q, row i), as a float32,
+// for each of the len(out) rows laid back to back in block. len(block) must
+// be len(q)*len(out).
+func L2SquaredInt8Block(q, block []int8, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.l2Int8Block(q, block, out)
+}
+
+// HammingBlock sets out[i] to Hamming(q, row i), as a float32, for each of
+// the len(out) rows laid back to back in block. len(block) must be
+// len(q)*len(out).
+func HammingBlock(q, block []uint64, out []float32) {
+	mustBlockLen(len(q), len(block), len(out))
+	impl.hammingBlock(q, block, out)
+}
+
+// namedSet labels a kernel set for tests and benchmarks.
+type namedSet struct {
+	label string
+	set   kernelSet
 }
