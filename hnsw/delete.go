@@ -100,7 +100,7 @@ func (g *Graph) Compact() int {
 			continue
 		}
 		c, off := g.locate(id)
-		atomic.StoreUint32(&c.links0[off*(g.m0+1)], 0)
+		atomic.StoreUint32(&g.links(id, 0)[0], 0)
 		c.upper[off] = nil
 		c.levels[off] = 0
 		c.keys[off] = 0

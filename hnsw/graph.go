@@ -3,11 +3,12 @@ package hnsw
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ragd/ragd/simd"
 )
@@ -28,8 +29,13 @@ type Result struct {
 // chunk holds the storage of a run of consecutive slots. Chunks never move
 // once allocated, so readers may hold slices into them while the graph grows.
 type chunk struct {
-	vecs   []float32       // dim floats per slot, back to back
-	links0 []uint32        // per slot: count, then m0 neighbour ids; read atomically
+	// nodes holds one record of stride floats per slot: the vector (dim
+	// floats), then the level-0 neighbour list (a count and m0 ids, stored
+	// as uint32 bits and read atomically), padded to a whole number of cache
+	// lines. Keeping a node's links next to its vector (as hnswlib does)
+	// means the prefetch that brings a short vector in brings its links too,
+	// and a node is expanded without a second cache miss.
+	nodes  []float32
 	keys   []uint32        // caller's key per slot
 	levels []uint8         // top level per slot
 	upper  [][]uint32      // per slot with level ≥ 1: level·(m+1) words, levels 1.., each count then m ids
@@ -67,6 +73,9 @@ type Graph struct {
 	metric    Metric
 	mL        float64
 	baseShift uint
+	stride    int // floats per node record: dim + 1 + m0, rounded up to 16
+
+	prefetchFloats, prefetchAhead int // see prefetchPolicy
 
 	// chunks[k] holds (1<<baseShift)<<k slots; set once, read lock-free.
 	chunks [33]atomic.Pointer[chunk]
@@ -117,6 +126,8 @@ func New(cfg Config) (*Graph, error) {
 		mL:     1 / math.Log(float64(cfg.M)),
 	}
 	g.baseShift = uint(bits.Len(uint(max(cfg.Capacity, 64) - 1)))
+	g.stride = (g.dim + 1 + g.m0 + 15) &^ 15
+	g.prefetchFloats, g.prefetchAhead = prefetchPolicy(g.stride, g.m0)
 	g.mu.keys = make(map[uint32]NodeID, cfg.Capacity)
 	return g, nil
 }
@@ -171,7 +182,7 @@ func (g *Graph) Stats() Stats {
 		if c == nil {
 			break
 		}
-		s.Bytes += int64(len(c.vecs))*4 + int64(len(c.links0))*4 + int64(len(c.keys))*4 +
+		s.Bytes += int64(len(c.nodes))*4 + int64(len(c.keys))*4 +
 			int64(len(c.levels)) + int64(len(c.upper))*24 + int64(len(c.dead))*24
 		for _, u := range c.upper {
 			s.Bytes += int64(cap(u)) * 4
@@ -191,8 +202,8 @@ func (g *Graph) locate(id NodeID) (*chunk, int) {
 // vec returns the stored vector of a slot.
 func (g *Graph) vec(id NodeID) []float32 {
 	c, off := g.locate(id)
-	o := off * g.dim
-	return c.vecs[o : o+g.dim : o+g.dim]
+	o := off * g.stride
+	return c.nodes[o : o+g.dim : o+g.dim]
 }
 
 // links returns the neighbour list storage of a slot at a level: a count
@@ -200,8 +211,8 @@ func (g *Graph) vec(id NodeID) []float32 {
 func (g *Graph) links(id NodeID, level int) []uint32 {
 	c, off := g.locate(id)
 	if level == 0 {
-		o := off * (g.m0 + 1)
-		return c.links0[o : o+g.m0+1 : o+g.m0+1]
+		o := off*g.stride + g.dim
+		return unsafe.Slice((*uint32)(unsafe.Pointer(&c.nodes[o])), g.m0+1)
 	}
 	u := c.upper[off]
 	o := (level - 1) * (g.m + 1)
@@ -268,8 +279,7 @@ func (g *Graph) ensureSlot(id NodeID) {
 	}
 	n := (1 << g.baseShift) << k
 	c := &chunk{
-		vecs:   make([]float32, n*g.dim),
-		links0: make([]uint32, n*(g.m0+1)),
+		nodes:  make([]float32, n*g.stride),
 		keys:   make([]uint32, n),
 		levels: make([]uint8, n),
 		upper:  make([][]uint32, n),
@@ -277,6 +287,7 @@ func (g *Graph) ensureSlot(id NodeID) {
 		free:   make([]atomic.Uint64, (n+63)/64),
 		ready:  make([]atomic.Uint64, (n+63)/64),
 	}
+	adviseHugePages(c.nodes)
 	g.chunks[k].Store(c)
 }
 

@@ -33,7 +33,7 @@ func (g *Graph) add(key uint32, vec []float32) error {
 	}
 	level := g.randomLevel(key)
 	c, off := g.locate(id)
-	copy(c.vecs[off*g.dim:(off+1)*g.dim], v)
+	copy(g.vec(id), v)
 	c.keys[off] = key
 	c.levels[off] = uint8(level)
 	if level > 0 {
@@ -41,7 +41,7 @@ func (g *Graph) add(key uint32, vec []float32) error {
 	} else {
 		c.upper[off] = nil
 	}
-	atomic.StoreUint32(&c.links0[off*(g.m0+1)], 0)
+	atomic.StoreUint32(&g.links(id, 0)[0], 0)
 	g.setReady(id, true)
 	g.insert(s, id, g.vec(id), level)
 	return nil
@@ -95,11 +95,10 @@ func (g *Graph) insert(s *searcher, id NodeID, v []float32, level int) {
 		if len(s.sorted) == 0 {
 			continue // every node reachable here is deleted
 		}
-		maxN := g.m
-		if l == 0 {
-			maxN = g.m0
-		}
-		s.sel = g.selectNeighbors(s.sorted, maxN, s.sel[:0])
+		// A new node picks M neighbours on every level (the paper's
+		// algorithm 1, as hnswlib does); level 0 allows up to M0 = 2·M only
+		// so that back-links from later nodes have room.
+		s.sel = g.selectNeighbors(s.sorted, g.m, s.sel[:0])
 		g.setLinks(id, l, s.sel)
 		for _, nb := range s.sel {
 			g.addLink(s, nb.id, id, nb.dist, l)

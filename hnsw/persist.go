@@ -399,7 +399,7 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		v := c.vecs[off*g.dim : (off+1)*g.dim]
+		v := g.vec(id)
 		for i := range v {
 			x := math.Float32frombits(le.Uint32(vb[4*i:]))
 			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
