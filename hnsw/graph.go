@@ -32,9 +32,8 @@ type chunk struct {
 	// nodes holds one record of stride floats per slot: the vector (dim
 	// floats), then the level-0 neighbour list (a count and m0 ids, stored
 	// as uint32 bits and read atomically), padded to a whole number of cache
-	// lines. Keeping a node's links next to its vector (as hnswlib does)
-	// means the prefetch that brings a short vector in brings its links too,
-	// and a node is expanded without a second cache miss.
+	// lines. A node's links sit next to its vector (as in hnswlib), so
+	// expanding a node just scored rarely waits for a second cache miss.
 	nodes  []float32
 	keys   []uint32        // caller's key per slot
 	levels []uint8         // top level per slot
@@ -127,7 +126,7 @@ func New(cfg Config) (*Graph, error) {
 	}
 	g.baseShift = uint(bits.Len(uint(max(cfg.Capacity, 64) - 1)))
 	g.stride = (g.dim + 1 + g.m0 + 15) &^ 15
-	g.prefetchFloats, g.prefetchAhead = prefetchPolicy(g.stride, g.m0)
+	g.prefetchFloats, g.prefetchAhead = prefetchPolicy(g.dim, g.m0)
 	g.mu.keys = make(map[uint32]NodeID, cfg.Capacity)
 	return g, nil
 }

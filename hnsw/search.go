@@ -68,34 +68,33 @@ func (s *searcher) visit(id NodeID) bool {
 	return false
 }
 
-// prefetch starts loading the head of a node's record into the cache: for
-// short vectors the whole record, neighbour list included.
+// prefetch starts loading the head of a node's vector into the cache.
 func (g *Graph) prefetch(id NodeID) {
-	c, off := g.locate(id)
-	o := off * g.stride
-	simd.Prefetch(c.nodes[o : o+g.prefetchFloats])
+	simd.Prefetch(g.vec(id)[:g.prefetchFloats])
 }
 
 // Prefetch policy. A beam search scores the unvisited neighbours of the node
 // it expands one after another, and each score waits on memory unless the
 // vector was asked for early enough. The search asks for the first
-// prefetchFloats of the node records prefetchAhead positions ahead (the
-// greedy descent likewise): whole records when they are short (a 100-d vector
-// is scored in a few nanoseconds, far less than one memory access, so only
-// asking for many at once hides the latency; the record's neighbour list
-// comes along for when the node is expanded) and the first kilobyte of long
-// ones (the hardware prefetcher streams the rest while the kernel reads, and
-// the bounded distance often stops early), keeping about prefetchLineBudget
-// cache lines in flight. Measured with `go test -bench Search ./hnsw` and
-// `ragctl bench ann` on MNIST-784 and GloVe-100: one vector ahead, as hnswlib
-// does, cost GloVe a third of its QPS; whole 784-d vectors cost MNIST 30 %.
+// prefetchFloats of the vectors prefetchAhead positions ahead (the greedy
+// descent likewise): whole short vectors (a 100-d vector is scored in a few
+// nanoseconds, far less than one memory access, so only asking for many at
+// once hides the latency) and the first kilobyte of long ones (the hardware
+// prefetcher streams the rest while the kernel reads, and the bounded
+// distance often stops early), keeping about prefetchLineBudget cache lines
+// in flight. The neighbour list that follows the vector in its record is not
+// asked for: most scored nodes are never expanded, and fetching their lists
+// cost GloVe-100 12 % of its QPS. Measured with `ragctl bench ann` and
+// `go test -bench Search ./hnsw` on MNIST-784 and GloVe-100: one vector
+// ahead, as hnswlib does, cost GloVe a third of its QPS; whole 784-d vectors
+// cost MNIST 30 %; 22–32 short vectors ahead beat 8–12 by 5 %.
 const (
 	prefetchMaxFloats  = 256
-	prefetchLineBudget = 160
+	prefetchLineBudget = 192
 )
 
-func prefetchPolicy(stride, m0 int) (floats, ahead int) {
-	floats = min(stride, prefetchMaxFloats)
+func prefetchPolicy(dim, m0 int) (floats, ahead int) {
+	floats = min(dim, prefetchMaxFloats)
 	lines := (floats*4 + 63) / 64
 	return floats, max(2, min(m0, prefetchLineBudget/lines))
 }
@@ -171,10 +170,6 @@ func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32,
 		s.batch = batch
 		for i := range min(len(batch), g.prefetchAhead) {
 			g.prefetch(batch[i])
-		}
-		if cand.len() > 0 {
-			// The node expanded next is probably the nearest candidate.
-			simd.Prefetch(g.links(cand[0].id, level))
 		}
 		for i, id := range batch {
 			if i+g.prefetchAhead < len(batch) {
