@@ -2,6 +2,7 @@ package hnsw
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -138,6 +139,30 @@ func BenchmarkAdd(b *testing.B) {
 				}
 				i++
 			}
+		})
+	}
+}
+
+// BenchmarkSearchFiltered measures filtered searches at several
+// selectivities on synthetic data; allocs/op must stay 0.
+func BenchmarkSearchFiltered(b *testing.B) {
+	s := syntheticBenchSet(b, 128)
+	g := s.graph(b)
+	nq := len(s.qs) / s.dim
+	for _, sel := range []float64{0.001, 0.01, 0.1, 0.5} {
+		b.Run(fmt.Sprintf("selectivity=%g", sel), func(b *testing.B) {
+			allow := randomAllow(rand.New(rand.NewPCG(1, 2)), len(s.base)/s.dim, sel)
+			dst := make([]Result, 0, 10)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				qi := i % nq
+				i++
+				if _, err := g.SearchAppend(dst[:0], s.qs[qi*s.dim:(qi+1)*s.dim], 10, 64, allow); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "QPS")
 		})
 	}
 }

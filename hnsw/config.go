@@ -78,15 +78,20 @@ type Config struct {
 	// Seed makes node levels reproducible: a node's level is a hash of Seed
 	// and its key, whatever the insertion order or concurrency.
 	Seed uint64
-	// FilterExactFraction: a filtered search whose allow-list admits at most
-	// this fraction of the live nodes scans the allowed nodes exactly instead
-	// of walking the graph. Default 0.02. Below a few percent, walking the
-	// graph spends most of its time on nodes it may not return; the exact
-	// scan costs one distance per allowed node and is exact.
-	FilterExactFraction float64
 	// FilterExactCount: a filtered search whose allow-list admits at most this
-	// many nodes is always exact. Default 2048.
+	// many keys scans the allowed vectors exactly instead of walking the
+	// graph. Default: 10 MiB of vectors (10 MiB / 4·Dim, at least 1,000), as
+	// Qdrant's full_scan_threshold; the scan reads each allowed vector once
+	// and is exact, and below that size it costs no more than a walk.
 	FilterExactCount int
+	// FilterTwoHopBelow: a filtered walk whose allow-list admits less than
+	// this fraction of the live vectors looks through disallowed neighbours
+	// to their allowed neighbours instead of scoring them (ACORN-1). Default
+	// 0.03. Measured on 50,000 64-d vectors at ef 64: at 1 % the look-through
+	// walk is 5× faster than scoring every node on the way; from 3 % up,
+	// scoring is as fast or faster (2× at 30–50 %), because most neighbours
+	// are then allowed and looking through the rest only adds work.
+	FilterTwoHopBelow float64
 	// Capacity is the number of vectors expected; storage for that many is
 	// reserved at once (pages are touched only as vectors arrive), and more
 	// is added in doubling chunks as the graph grows. Default 1024.
@@ -111,11 +116,11 @@ func (c Config) withDefaults() Config {
 	if c.EfSearch == 0 {
 		c.EfSearch = 64
 	}
-	if c.FilterExactFraction == 0 {
-		c.FilterExactFraction = 0.02
+	if c.FilterTwoHopBelow == 0 {
+		c.FilterTwoHopBelow = 0.03
 	}
-	if c.FilterExactCount == 0 {
-		c.FilterExactCount = 2048
+	if c.FilterExactCount == 0 && c.Dim > 0 {
+		c.FilterExactCount = max(1000, (10<<20)/(4*c.Dim))
 	}
 	if c.Capacity == 0 {
 		c.Capacity = 1024
@@ -138,8 +143,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: ef_construction %d out of range [1, 65536]", ErrInvalidConfig, c.EfConstruction)
 	case c.EfSearch < 1 || c.EfSearch > 1<<16:
 		return fmt.Errorf("%w: ef_search %d out of range [1, 65536]", ErrInvalidConfig, c.EfSearch)
-	case math.IsNaN(c.FilterExactFraction) || c.FilterExactFraction < 0 || c.FilterExactFraction > 1:
-		return fmt.Errorf("%w: filter exact fraction %v out of range [0, 1]", ErrInvalidConfig, c.FilterExactFraction)
+	case math.IsNaN(c.FilterTwoHopBelow) || c.FilterTwoHopBelow < 0 || c.FilterTwoHopBelow > 1:
+		return fmt.Errorf("%w: filter two-hop fraction %v out of range [0, 1]", ErrInvalidConfig, c.FilterTwoHopBelow)
 	case c.FilterExactCount < 0:
 		return fmt.Errorf("%w: filter exact count %d is negative", ErrInvalidConfig, c.FilterExactCount)
 	case c.Capacity < 0 || c.Capacity > 1<<31:

@@ -1,8 +1,6 @@
 package hnsw
 
-import (
-	"sync/atomic"
-)
+import ()
 
 // AllowList restricts a search to the keys it contains. *roaring.Bitmap
 // (github.com/RoaringBitmap/roaring/v2) satisfies it, so the index layer
@@ -15,21 +13,20 @@ type AllowList interface {
 
 // searchFiltered returns the k nearest live nodes whose keys allow admits.
 //
-// A selective filter (at most FilterExactCount keys, or at most
-// FilterExactFraction of the live nodes) is answered by an exact scan of the
-// allowed nodes. A broader one walks the graph: allowed neighbours are
-// scored as usual; a neighbour the filter rejects is not scored but looked
-// through, its own allowed neighbours joining the candidates (the two-hop
-// expansion of ACORN-1, Patel et al., 2024), so the walk keeps moving through
-// regions the filter empties. If the walk still finds fewer than k nodes the
-// exact scan answers, so k results come back whenever k allowed nodes exist.
+// An allow-list of at most FilterExactCount keys is answered by an exact
+// scan of the allowed vectors. A larger one walks the graph (searchLayer):
+// below FilterTwoHopBelow of the live vectors it looks through disallowed
+// neighbours to their allowed neighbours (ACORN-1), above it scores them and
+// walks on through them. If the walk still finds fewer than k nodes the
+// exact scan answers, so k results come back whenever k allowed vectors
+// exist.
 func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int, allow AllowList) []Result {
 	card := allow.GetCardinality()
 	live := g.Len()
 	if card == 0 || live == 0 {
 		return dst
 	}
-	if card <= uint64(g.cfg.FilterExactCount) || float64(card) <= g.cfg.FilterExactFraction*float64(live) {
+	if card <= uint64(g.cfg.FilterExactCount) {
 		return g.exactFiltered(dst, s, q, k, allow)
 	}
 	ep, top, ok := g.entryPoint()
@@ -37,7 +34,7 @@ func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int
 		return dst
 	}
 	ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
-	g.searchLayerFiltered(s, q, ep, d, ef, allow)
+	g.searchLayer(s, q, ep, d, ef, 0, allow, float64(card) < g.cfg.FilterTwoHopBelow*float64(live))
 	if s.res.len() < k {
 		return g.exactFiltered(dst, s, q, k, allow)
 	}
@@ -46,18 +43,19 @@ func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int
 
 // exactFiltered scores every allowed live node.
 func (g *Graph) exactFiltered(dst []Result, s *searcher, q []float32, k int, allow AllowList) []Result {
-	ids := s.ids[:0]
+	s.ids = s.ids[:0]
 	g.mu.Lock()
-	allow.Iterate(func(key uint32) bool {
-		if id, ok := g.mu.keys[key]; ok {
-			ids = append(ids, id)
-		}
-		return true
-	})
+	allow.Iterate(s.collect) // appends the allowed keys' slots to s.ids
 	g.mu.Unlock()
-	s.ids = ids
+	ids := s.ids
 	res := s.res[:0]
-	for _, id := range ids {
+	for i := range min(len(ids), g.prefetchAhead) {
+		g.prefetch(ids[i])
+	}
+	for i, id := range ids {
+		if i+g.prefetchAhead < len(ids) {
+			g.prefetch(ids[i+g.prefetchAhead])
+		}
 		if !g.isReady(id) || g.isDeleted(id) {
 			continue
 		}
@@ -72,60 +70,4 @@ func (g *Graph) exactFiltered(dst []Result, s *searcher, q []float32, k int, all
 	}
 	s.res = res
 	return g.appendResults(dst, s, k)
-}
-
-// searchLayerFiltered is searchLayer on level 0 with an allow-list.
-func (g *Graph) searchLayerFiltered(s *searcher, q []float32, ep NodeID, epDist float32, ef int, allow AllowList) {
-	s.startVisit(g.slotCap())
-	cand, res := s.cand[:0], s.res[:0]
-	s.visit(ep)
-	cand.push(item{epDist, ep})
-	if !g.isDeleted(ep) && allow.Contains(g.key(ep)) {
-		res.push(item{epDist, ep})
-	}
-	consider := func(id NodeID) {
-		var d float32
-		if res.len() < ef {
-			d = g.distance(q, g.vec(id))
-		} else {
-			bound := res.top().dist
-			if d = g.distanceBounded(q, g.vec(id), bound); d >= bound {
-				return
-			}
-		}
-		cand.push(item{d, id})
-		if !g.isDeleted(id) {
-			res.pushBounded(item{d, id}, ef)
-		}
-	}
-	for cand.len() > 0 {
-		c := cand.pop()
-		if res.len() >= ef && c.dist > res.top().dist {
-			break
-		}
-		lk := g.links(c.id, 0)
-		n := min(int(atomic.LoadUint32(&lk[0])), len(lk)-1)
-		for i := 1; i <= n; i++ {
-			id := NodeID(atomic.LoadUint32(&lk[i]))
-			if s.visit(id) {
-				continue
-			}
-			if allow.Contains(g.key(id)) {
-				consider(id)
-				continue
-			}
-			// Look through the rejected node to its allowed neighbours.
-			lk2 := g.links(id, 0)
-			n2 := min(int(atomic.LoadUint32(&lk2[0])), len(lk2)-1)
-			for j := 1; j <= n2; j++ {
-				id2 := NodeID(atomic.LoadUint32(&lk2[j]))
-				if s.seen(id2) || !allow.Contains(g.key(id2)) {
-					continue
-				}
-				s.visit(id2)
-				consider(id2)
-			}
-		}
-	}
-	s.cand, s.res = cand, res
 }

@@ -1,6 +1,7 @@
 package hnsw
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -19,26 +20,31 @@ func randomAllow(rng *rand.Rand, n int, frac float64) *roaring.Bitmap {
 }
 
 // TestFilteredRecall checks recall@10 against the exact filtered answer at
-// selectivities from 0.1 % to 50 %, once with the default thresholds (the
-// selective filters take the exact scan) and once forcing the graph walk at
-// every selectivity where the walk can be judged.
+// selectivities from 0.1 % to 50 %: with the search choosing its strategy
+// (an exact-scan threshold of 1,000 vectors, as the default gives vectors of
+// 2,600 dimensions, so that 0.1 % and 1 % take the exact scan and 10 % and
+// 50 % walk the graph), and with each kind of walk forced at every
+// selectivity from 1 % up.
 func TestFilteredRecall(t *testing.T) {
-	f := newFixture(3, 20000, 100, 32)
-	base := Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5}
-	g := build(t, f, base)
+	f := newFixture(3, 30000, 100, 32)
+	g := build(t, f, Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5, FilterExactCount: 1000})
 	for _, sel := range []float64{0.001, 0.01, 0.1, 0.5} {
 		rng := rand.New(rand.NewPCG(uint64(sel*1e6), 2))
 		allow := randomAllow(rng, f.n(), sel)
 		keep := allow.Contains
 		r := recall(t, g, f, 10, 64, allow, keep)
-		t.Logf("selectivity %.1f%% (%d allowed): recall@10 %.4f (default thresholds)", 100*sel, allow.GetCardinality(), r)
+		t.Logf("selectivity %.1f%% (%d allowed): recall@10 %.4f (strategy chosen by the search)", 100*sel, allow.GetCardinality(), r)
 		require.GreaterOrEqual(t, r, 0.95)
-		if sel >= 0.01 {
-			rw := recall(t, forceWalk(g), f, 10, 64, allow, keep)
-			restoreThresholds(g)
-			t.Logf("selectivity %.1f%%: recall@10 %.4f (graph walk forced)", 100*sel, rw)
-			// At 1 % the default answers with the exact scan; the walk alone
-			// is held to a lower bar there (measured 0.95–0.98).
+		if sel < 0.01 {
+			continue // too few allowed vectors for a walk to be judged
+		}
+		for _, twoHop := range []bool{false, true} {
+			restore := forceWalk(g, twoHop)
+			rw := recall(t, g, f, 10, 64, allow, keep)
+			restore()
+			t.Logf("selectivity %.1f%%: recall@10 %.4f (walk forced, two-hop %v)", 100*sel, rw, twoHop)
+			// At 1 % the default answers with the exact scan; a walk alone is
+			// held to a lower bar there (measured 0.95–0.99).
 			bar := 0.95
 			if sel < 0.05 {
 				bar = 0.9
@@ -48,40 +54,40 @@ func TestFilteredRecall(t *testing.T) {
 	}
 }
 
-// TestFilteredWalk checks the walk itself, not its exact-scan fallback.
+// TestFilteredWalk checks both walks themselves, not the exact-scan
+// fallback behind them: they find k allowed results on their own.
 func TestFilteredWalk(t *testing.T) {
 	f := newFixture(4, 20000, 50, 32)
 	g := build(t, f, Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5})
 	for _, sel := range []float64{0.1, 0.5} {
-		allow := randomAllow(rand.New(rand.NewPCG(7, 7)), f.n(), sel)
-		s := g.getSearcher()
-		var sum float64
-		for qi := range f.nq() {
-			q := f.query(qi)
-			ep, top, _ := g.entryPoint()
-			ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
-			g.searchLayerFiltered(s, q, ep, d, 64, allow)
-			require.GreaterOrEqual(t, s.res.len(), 10, "walk found fewer than k")
-			got := g.appendResults(nil, s, 10)
-			for _, r := range got {
-				require.True(t, allow.Contains(r.Key), "walk returned a disallowed key")
+		for _, twoHop := range []bool{false, true} {
+			allow := randomAllow(rand.New(rand.NewPCG(7, 7)), f.n(), sel)
+			s := g.getSearcher()
+			var sum float64
+			for qi := range f.nq() {
+				q := f.query(qi)
+				ep, top, _ := g.entryPoint()
+				ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
+				g.searchLayer(s, q, ep, d, 64, 0, allow, twoHop)
+				require.GreaterOrEqual(t, s.res.len(), 10, "walk found fewer than k")
+				got := g.appendResults(nil, s, 10)
+				keys := make([]uint32, len(got))
+				for i, r := range got {
+					require.True(t, allow.Contains(r.Key), "walk returned a disallowed key")
+					keys[i] = r.Key
+				}
+				sum += recallOf(keys, bruteFiltered(f, g.Config().Metric, q, 10, allow.Contains))
 			}
-			keys := make([]uint32, len(got))
-			for i, r := range got {
-				keys[i] = r.Key
-			}
-			want := bruteFiltered(f, g.Config().Metric, q, 10, allow.Contains)
-			sum += recallOf(keys, want)
+			g.putSearcher(s)
+			r := sum / float64(f.nq())
+			t.Logf("walk at %.0f%%, two-hop %v: recall@10 %.4f", 100*sel, twoHop, r)
+			require.GreaterOrEqual(t, r, 0.95)
 		}
-		g.putSearcher(s)
-		r := sum / float64(f.nq())
-		t.Logf("walk at %.0f%%: recall@10 %.4f", 100*sel, r)
-		require.GreaterOrEqual(t, r, 0.95)
 	}
 }
 
 // TestFilteredReturnsK: whenever k allowed nodes exist, k come back, even
-// when the allowed ones are scattered where the walk would not find them.
+// when the allowed ones are scattered where a walk would not find them.
 func TestFilteredReturnsK(t *testing.T) {
 	f := newFixture(5, 3000, 20, 16)
 	g := build(t, f, Config{Metric: L2, M: 8, EfConstruction: 50, Seed: 1})
@@ -92,23 +98,23 @@ func TestFilteredReturnsK(t *testing.T) {
 			allow.Add(uint32(rng.IntN(f.n())))
 		}
 		allow.Add(1 << 30) // a key the graph does not hold
-		for _, walk := range []bool{false, true} {
-			gr := g
-			if walk {
-				gr = forceWalk(g)
-			}
-			for qi := range f.nq() {
-				res, err := gr.Search(f.query(qi), 10, 10, allow)
-				require.NoError(t, err)
-				require.Len(t, res, min(n, 10))
-				for i, r := range res {
-					require.True(t, allow.Contains(r.Key))
-					if i > 0 {
-						require.LessOrEqual(t, res[i-1].Dist, r.Dist)
+		for _, mode := range []string{"default", "walk", "two-hop walk"} {
+			t.Run(fmt.Sprintf("%d allowed, %s", n, mode), func(t *testing.T) {
+				if mode != "default" {
+					defer forceWalk(g, mode == "two-hop walk")()
+				}
+				for qi := range f.nq() {
+					res, err := g.Search(f.query(qi), 10, 10, allow)
+					require.NoError(t, err)
+					require.Len(t, res, min(n, 10))
+					for i, r := range res {
+						require.True(t, allow.Contains(r.Key))
+						if i > 0 {
+							require.LessOrEqual(t, res[i-1].Dist, r.Dist)
+						}
 					}
 				}
-			}
-			restoreThresholds(g)
+			})
 		}
 	}
 	// An empty allow-list returns nothing.
@@ -118,15 +124,14 @@ func TestFilteredReturnsK(t *testing.T) {
 }
 
 // forceWalk makes g answer every filtered search by walking the graph (with
-// the exact scan only as the fallback); restoreThresholds undoes it.
-func forceWalk(g *Graph) *Graph {
+// the exact scan only as the fallback), always or never looking through
+// disallowed nodes, until the returned function restores its thresholds.
+func forceWalk(g *Graph, twoHop bool) (restore func()) {
+	saved := g.cfg
 	g.cfg.FilterExactCount = 0
-	g.cfg.FilterExactFraction = 0
-	return g
-}
-
-func restoreThresholds(g *Graph) {
-	d := DefaultConfig(g.dim)
-	g.cfg.FilterExactCount = d.FilterExactCount
-	g.cfg.FilterExactFraction = d.FilterExactFraction
+	g.cfg.FilterTwoHopBelow = 0
+	if twoHop {
+		g.cfg.FilterTwoHopBelow = 2
+	}
+	return func() { g.cfg = saved }
 }

@@ -35,11 +35,15 @@ type chunk struct {
 	// lines. A node's links sit next to its vector (as in hnswlib), so
 	// expanding a node just scored rarely waits for a second cache miss.
 	nodes  []float32
-	keys   []uint32        // caller's key per slot
-	levels []uint8         // top level per slot
-	upper  [][]uint32      // per slot with level ≥ 1: level·(m+1) words, levels 1.., each count then m ids
-	dead   []atomic.Uint64 // tombstone bits, one per slot
-	free   []atomic.Uint64 // reclaimed-slot bits, one per slot
+	keys   []uint32 // caller's key per slot
+	levels []uint8  // top level per slot
+	// upper points, for a slot of level ≥ 1, at its lists of levels 1 and
+	// up: level·(m+1) words, each list a count then m ids. A pointer rather
+	// than a slice header saves 16 bytes on each of the ~94 % of slots that
+	// have no upper level.
+	upper []*[]uint32
+	dead  []atomic.Uint64 // tombstone bits, one per slot
+	free  []atomic.Uint64 // reclaimed-slot bits, one per slot
 	// ready bits are set once a slot's vector and key are written; paths
 	// that reach slots through the key map rather than through links (the
 	// exact filtered scan) skip slots that are not ready.
@@ -182,9 +186,11 @@ func (g *Graph) Stats() Stats {
 			break
 		}
 		s.Bytes += int64(len(c.nodes))*4 + int64(len(c.keys))*4 +
-			int64(len(c.levels)) + int64(len(c.upper))*24 + int64(len(c.dead))*24
+			int64(len(c.levels)) + int64(len(c.upper))*8 + int64(len(c.dead))*24
 		for _, u := range c.upper {
-			s.Bytes += int64(cap(u)) * 4
+			if u != nil {
+				s.Bytes += 24 + int64(cap(*u))*4
+			}
 		}
 	}
 	return s
@@ -213,7 +219,7 @@ func (g *Graph) links(id NodeID, level int) []uint32 {
 		o := off*g.stride + g.dim
 		return unsafe.Slice((*uint32)(unsafe.Pointer(&c.nodes[o])), g.m0+1)
 	}
-	u := c.upper[off]
+	u := *c.upper[off]
 	o := (level - 1) * (g.m + 1)
 	return u[o : o+g.m+1 : o+g.m+1]
 }
@@ -281,7 +287,7 @@ func (g *Graph) ensureSlot(id NodeID) {
 		nodes:  make([]float32, n*g.stride),
 		keys:   make([]uint32, n),
 		levels: make([]uint8, n),
-		upper:  make([][]uint32, n),
+		upper:  make([]*[]uint32, n),
 		dead:   make([]atomic.Uint64, (n+63)/64),
 		free:   make([]atomic.Uint64, (n+63)/64),
 		ready:  make([]atomic.Uint64, (n+63)/64),
@@ -319,6 +325,15 @@ func (g *Graph) randomLevel(key uint32) int {
 	u := (float64(x>>11) + 1) / (1 << 53)
 	l := int(-math.Log(u) * g.mL)
 	return min(l, maxLevel)
+}
+
+// newUpper allocates the upper-level lists of a node of the given level.
+func (g *Graph) newUpper(level int) *[]uint32 {
+	if level == 0 {
+		return nil
+	}
+	u := make([]uint32, level*(g.m+1))
+	return &u
 }
 
 func splitmix64(x uint64) uint64 {

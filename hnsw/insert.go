@@ -36,11 +36,7 @@ func (g *Graph) add(key uint32, vec []float32) error {
 	copy(g.vec(id), v)
 	c.keys[off] = key
 	c.levels[off] = uint8(level)
-	if level > 0 {
-		c.upper[off] = make([]uint32, level*(g.m+1))
-	} else {
-		c.upper[off] = nil
-	}
+	c.upper[off] = g.newUpper(level)
 	atomic.StoreUint32(&g.links(id, 0)[0], 0)
 	g.setReady(id, true)
 	g.insert(s, id, g.vec(id), level)
@@ -90,7 +86,7 @@ func (g *Graph) insert(s *searcher, id NodeID, v []float32, level int) {
 	}
 	cur, curDist := g.greedy(v, ep, g.distance(v, g.vec(ep)), top, level)
 	for l := min(level, top); l >= 0; l-- {
-		g.searchLayer(s, v, cur, curDist, g.cfg.EfConstruction, l)
+		g.searchLayer(s, v, cur, curDist, g.cfg.EfConstruction, l, nil, false)
 		s.sorted = s.res.drainAscending(s.sorted)
 		if len(s.sorted) == 0 {
 			continue // every node reachable here is deleted

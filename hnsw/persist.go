@@ -108,7 +108,7 @@ func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
 	le.PutUint32(hdr[24:], uint32(g.cfg.EfConstruction))
 	le.PutUint32(hdr[28:], uint32(g.cfg.EfSearch))
 	le.PutUint64(hdr[32:], g.cfg.Seed)
-	le.PutUint64(hdr[40:], math.Float64bits(g.cfg.FilterExactFraction))
+	le.PutUint64(hdr[40:], math.Float64bits(g.cfg.FilterTwoHopBelow))
 	le.PutUint32(hdr[48:], uint32(g.cfg.FilterExactCount))
 	le.PutUint32(hdr[52:], slots)
 	le.PutUint32(hdr[56:], entry)
@@ -292,20 +292,20 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 	}
 	le := binary.LittleEndian
 	cfg := Config{
-		Metric:              Metric(hdr[12]),
-		Dim:                 int(le.Uint32(hdr[16:])),
-		M:                   int(le.Uint32(hdr[20:])),
-		EfConstruction:      int(le.Uint32(hdr[24:])),
-		EfSearch:            int(le.Uint32(hdr[28:])),
-		Seed:                le.Uint64(hdr[32:]),
-		FilterExactFraction: math.Float64frombits(le.Uint64(hdr[40:])),
-		FilterExactCount:    int(le.Uint32(hdr[48:])),
+		Metric:            Metric(hdr[12]),
+		Dim:               int(le.Uint32(hdr[16:])),
+		M:                 int(le.Uint32(hdr[20:])),
+		EfConstruction:    int(le.Uint32(hdr[24:])),
+		EfSearch:          int(le.Uint32(hdr[28:])),
+		Seed:              le.Uint64(hdr[32:]),
+		FilterTwoHopBelow: math.Float64frombits(le.Uint64(hdr[40:])),
+		FilterExactCount:  int(le.Uint32(hdr[48:])),
 	}
 	slots := le.Uint32(hdr[52:])
 	entry := le.Uint32(hdr[56:])
 	top := int(le.Uint32(hdr[60:]))
 	appLen := int64(le.Uint32(hdr[64:]))
-	if cfg.Metric == 0 || cfg.M == 0 || cfg.EfConstruction == 0 || cfg.EfSearch == 0 || cfg.FilterExactFraction == 0 {
+	if cfg.Metric == 0 || cfg.M == 0 || cfg.EfConstruction == 0 || cfg.EfSearch == 0 || cfg.FilterTwoHopBelow == 0 {
 		return nil, nil, corrupt(12, "header holds a zero parameter")
 	}
 	if err := cfg.Validate(); err != nil {
@@ -383,9 +383,7 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 		c.keys[off] = key
 		c.levels[off] = uint8(level)
 		g.setReady(id, true)
-		if level > 0 {
-			c.upper[off] = make([]uint32, level*(g.m+1))
-		}
+		c.upper[off] = g.newUpper(level)
 		if state == stateDeleted {
 			g.setDeleted(id, true)
 			g.mu.deleted++

@@ -19,7 +19,11 @@ type searcher struct {
 	sorted  []item    // results or candidates, nearest first
 	sel     []item    // neighbours chosen by the heuristic
 	ids     []NodeID  // scratch list of slots
-	batch   []NodeID  // unvisited neighbours of the node being expanded
+	// collect appends the slot of a live key to ids; made once per searcher
+	// so that passing it to AllowList.Iterate allocates nothing. Called with
+	// the graph's mu held.
+	collect func(key uint32) bool
+	batch   []NodeID // unvisited neighbours of the node being expanded
 	// shrink and shrinkSel are addLink's scratch: it runs while sorted and
 	// sel are in use by insert.
 	shrink, shrinkSel []item
@@ -29,13 +33,20 @@ func (g *Graph) getSearcher() *searcher {
 	if s, ok := g.searchers.Get().(*searcher); ok {
 		return s
 	}
-	return &searcher{
+	s := &searcher{
 		q:      make([]float32, g.dim),
 		cand:   make(minHeap, 0, 256),
 		res:    make(maxHeap, 0, 256),
 		sorted: make([]item, 0, 256),
 		sel:    make([]item, 0, g.m0+1),
 	}
+	s.collect = func(key uint32) bool {
+		if id, ok := g.mu.keys[key]; ok {
+			s.ids = append(s.ids, id)
+		}
+		return true
+	}
+	return s
 }
 
 func (g *Graph) putSearcher(s *searcher) { g.searchers.Put(s) }
@@ -144,14 +155,20 @@ func (g *Graph) greedy(q []float32, cur NodeID, curDist float32, from, to int) (
 
 // searchLayer is the beam search of the paper's algorithm 2 on one level,
 // from one entry point. It leaves in s.res the ef nearest nodes that are not
-// deleted. Deleted nodes are still walked through, so that tombstones do not
-// cut the graph.
-func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32, ef, level int) {
+// deleted and, when allow is not nil, whose keys it admits.
+//
+// Deleted and disallowed nodes are still walked through, so that neither
+// tombstones nor a filter cut the graph: by default they are scored and
+// expanded like any node. With twoHop (for selective filters, where most
+// neighbours are disallowed) a disallowed neighbour is not scored; the
+// search looks through it to its own allowed neighbours instead, the
+// neighbour-list expansion of ACORN-1 (Patel et al., SIGMOD 2024).
+func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32, ef, level int, allow AllowList, twoHop bool) {
 	s.startVisit(g.slotCap())
 	cand, res := s.cand[:0], s.res[:0]
 	s.visit(ep)
 	cand.push(item{epDist, ep})
-	if !g.isDeleted(ep) {
+	if g.eligible(ep, allow) {
 		res.push(item{epDist, ep})
 	}
 	for cand.len() > 0 {
@@ -163,8 +180,22 @@ func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32,
 		n := min(int(atomic.LoadUint32(&lk[0])), len(lk)-1)
 		batch := s.batch[:0]
 		for i := 1; i <= n; i++ {
-			if id := NodeID(atomic.LoadUint32(&lk[i])); !s.visit(id) {
+			id := NodeID(atomic.LoadUint32(&lk[i]))
+			if s.visit(id) {
+				continue
+			}
+			if !twoHop || allow.Contains(g.key(id)) {
 				batch = append(batch, id)
+				continue
+			}
+			lk2 := g.links(id, level)
+			n2 := min(int(atomic.LoadUint32(&lk2[0])), len(lk2)-1)
+			for j := 1; j <= n2; j++ {
+				id2 := NodeID(atomic.LoadUint32(&lk2[j]))
+				if !s.seen(id2) && allow.Contains(g.key(id2)) {
+					s.visit(id2)
+					batch = append(batch, id2)
+				}
 			}
 		}
 		s.batch = batch
@@ -185,12 +216,18 @@ func (g *Graph) searchLayer(s *searcher, q []float32, ep NodeID, epDist float32,
 				}
 			}
 			cand.push(item{d, id})
-			if !g.isDeleted(id) {
+			if g.eligible(id, allow) {
 				res.pushBounded(item{d, id}, ef)
 			}
 		}
 	}
 	s.cand, s.res = cand, res
+}
+
+// eligible reports whether a node may be a result: not deleted, and admitted
+// by allow when there is one.
+func (g *Graph) eligible(id NodeID, allow AllowList) bool {
+	return !g.isDeleted(id) && (allow == nil || allow.Contains(g.key(id)))
 }
 
 // Search returns the k nearest live vectors to q, nearest first, walking the
@@ -234,7 +271,7 @@ func (g *Graph) SearchAppend(dst []Result, q []float32, k, ef int, allow AllowLi
 		return dst, nil
 	}
 	ep, d := g.greedy(q, ep, g.distance(q, g.vec(ep)), top, 0)
-	g.searchLayer(s, q, ep, d, ef, 0)
+	g.searchLayer(s, q, ep, d, ef, 0, nil, false)
 	return g.appendResults(dst, s, k), nil
 }
 
