@@ -430,14 +430,23 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 		}
 	}
 	g.mu.next = NodeID(slots)
-	// Links may point forward, so their targets' levels are checked now.
+	// Links may point forward, so their targets' levels are checked now, and
+	// each list is checked for repeats (stamp[x] holds the last list that
+	// named x).
+	stamp := make([]uint32, slots)
+	list := uint32(0)
 	for id := range NodeID(slots) {
-		for l := 1; l <= g.level(id); l++ {
+		for l := 0; l <= g.level(id); l++ {
+			list++
 			lk := g.links(id, l)
 			for _, nb := range lk[1 : 1+lk[0]] {
 				if g.level(NodeID(nb)) < l {
 					return nil, nil, corrupt(-1, "slot %d level %d: link to slot %d whose top level is %d", id, l, nb, g.level(NodeID(nb)))
 				}
+				if stamp[nb] == list {
+					return nil, nil, corrupt(-1, "slot %d level %d: slot %d linked twice", id, l, nb)
+				}
+				stamp[nb] = list
 			}
 		}
 	}
