@@ -26,5 +26,5 @@ run() { # name metric efs
 }
 
 run mnist-784-euclidean l2 10,20,40,80,160
-run glove-100-angular cosine 10,20,40,80,160,320,480
+run glove-100-angular cosine 10,20,40,80,160,320,480,640,800
 rm -f "$out/.ragctl"

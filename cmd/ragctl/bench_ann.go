@@ -228,7 +228,7 @@ func runANN(stdout, stderr io.Writer, o annOptions) error {
 		if title == "" {
 			title = o.base
 		}
-		if err := plotRecallQPS(o.plot, title, rows); err != nil {
+		if err := plotRecallQPS(o.plot, title, map[string][]annRow{"ragd": rows}); err != nil {
 			return err
 		}
 	}

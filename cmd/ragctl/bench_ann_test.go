@@ -119,3 +119,30 @@ func TestBenchANNErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchPlot(t *testing.T) {
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs.jsonl")
+	require.NoError(t, os.WriteFile(runs, []byte(`{"engine":"ragd","ef":10,"recall":0.9,"qps":100}
+{"engine":"ragd","ef":10,"recall":0.9,"qps":300}
+{"engine":"ragd","ef":10,"recall":0.9,"qps":200}
+{"engine":"other","ef":10,"recall":0.8,"qps":50}
+
+{"engine":"other","ef":20,"recall":0.95,"qps":25}
+`), 0o644))
+	png := filepath.Join(dir, "p.png")
+	out, _, err := runCmd("bench", "plot", runs, "--out", png, "--title", "t")
+	require.NoError(t, err)
+	require.Contains(t, out, "| ragd | 10 | 0.9000 | 200 |", "the median run of three")
+	require.Contains(t, out, "| other | 20 | 0.9500 | 25 |")
+	b, err := os.ReadFile(png)
+	require.NoError(t, err)
+	require.Equal(t, "\x89PNG", string(b[:4]))
+
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte("{\"engine\":\"x\",\"ef\":1,\"recall\":1,\"qps\":1}\nnot json\n"), 0o644))
+	_, _, err = runCmd("bench", "plot", bad)
+	require.ErrorContains(t, err, "line 2")
+	_, _, err = runCmd("bench", "plot", filepath.Join(dir, "missing"))
+	require.Error(t, err)
+}
