@@ -42,7 +42,8 @@ var Rules = map[string]Rule{
 		External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp"}},
 	"index/store":         {Internal: lowInternal, External: []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	"index/text/...":      {Internal: lowInternal, External: []string{"*"}},
-	"index":               {Internal: append([]string{"hnsw", "index/text", "index/store", "simd"}, lowInternal...), External: []string{"*"}},
+	"index/filter":        {Internal: lowInternal, External: []string{"github.com/RoaringBitmap/roaring", "github.com/bits-and-blooms/bitset", "github.com/mschoch/smat"}},
+	"index":               {Internal: append([]string{"hnsw", "index/text", "index/store", "index/filter", "simd"}, lowInternal...), External: []string{"*"}},
 	"embed/...":           {Internal: append([]string{"simd"}, lowInternal...), External: []string{"*"}},
 	"ingest/...":          {Internal: append([]string{"embed"}, lowInternal...), External: []string{"*"}},
 	"rag/...":             {Internal: append([]string{"index", "embed"}, lowInternal...), External: []string{"*"}},
@@ -53,6 +54,7 @@ var Rules = map[string]Rule{
 	"internal/testutil":   {},
 	"internal/invariants": {},
 	"internal/texmex":     {Internal: []string{"internal/fsutil"}},
+	"internal/beir":       {Internal: []string{"internal/fsutil"}},
 	"internal/lint":       {External: []string{"*"}},
 	// The commands may use any library package; DESIGN.md lists the usual
 	// ones, and `ragctl bench ann` drives hnsw directly.
