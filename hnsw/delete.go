@@ -100,7 +100,11 @@ func (g *Graph) Compact() int {
 			continue
 		}
 		c, off := g.locate(id)
-		atomic.StoreUint32(&g.links(id, 0)[0], 0)
+		lk := g.links(id, 0)
+		for _, nb := range lk[1 : 1+lk[0]] {
+			g.inDegree(NodeID(nb)).Add(-1)
+		}
+		atomic.StoreUint32(&lk[0], 0)
 		c.upper[off] = nil
 		c.levels[off] = 0
 		c.keys[off] = 0
@@ -111,6 +115,11 @@ func (g *Graph) Compact() int {
 		reclaimed++
 	}
 	g.mu.deleted -= reclaimed
+	// No link reaches a reclaimed slot any more (links between deleted
+	// slots were just counted off).
+	for _, id := range g.mu.free[len(g.mu.free)-reclaimed:] {
+		g.inDegree(id).Store(0)
+	}
 	return reclaimed
 }
 

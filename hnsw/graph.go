@@ -48,6 +48,9 @@ type chunk struct {
 	// that reach slots through the key map rather than through links (the
 	// exact filtered scan) skip slots that are not ready.
 	ready []atomic.Uint64
+	// indeg counts the level-0 links pointing at each slot, so that pruning
+	// a full neighbour list never drops a node's last way in (see addLink).
+	indeg []atomic.Int32
 }
 
 // stripe is one of the node-lock stripes, padded to a cache line so that
@@ -186,7 +189,7 @@ func (g *Graph) Stats() Stats {
 			break
 		}
 		s.Bytes += int64(len(c.nodes))*4 + int64(len(c.keys))*4 +
-			int64(len(c.levels)) + int64(len(c.upper))*8 + int64(len(c.dead))*24
+			int64(len(c.levels)) + int64(len(c.upper))*8 + int64(len(c.dead))*24 + int64(len(c.indeg))*4
 		for _, u := range c.upper {
 			if u != nil {
 				s.Bytes += 24 + int64(cap(*u))*4
@@ -256,6 +259,12 @@ func (g *Graph) setFree(id NodeID, v bool) {
 	setBit(&c.free[off>>6], off, v)
 }
 
+// inDegree is the counter of level-0 links pointing at id.
+func (g *Graph) inDegree(id NodeID) *atomic.Int32 {
+	c, off := g.locate(id)
+	return &c.indeg[off]
+}
+
 func (g *Graph) isReady(id NodeID) bool {
 	c, off := g.locate(id)
 	return c.ready[off>>6].Load()&(1<<(uint(off)&63)) != 0
@@ -291,6 +300,7 @@ func (g *Graph) ensureSlot(id NodeID) {
 		dead:   make([]atomic.Uint64, (n+63)/64),
 		free:   make([]atomic.Uint64, (n+63)/64),
 		ready:  make([]atomic.Uint64, (n+63)/64),
+		indeg:  make([]atomic.Int32, n),
 	}
 	adviseHugePages(c.nodes)
 	g.chunks[k].Store(c)

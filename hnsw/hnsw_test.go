@@ -136,6 +136,7 @@ func checkInvariants(t testing.TB, g *Graph) {
 		return
 	}
 	require.True(t, ok, "graph with live nodes has no entry point")
+	checkInDegrees(t, g)
 	require.Equal(t, top, g.level(ep))
 	for id := range next {
 		if !g.inUse(id) {
@@ -186,3 +187,26 @@ func deletedForGoodSnapshot(mu *sync.RWMutex, m map[uint32]bool) map[uint32]bool
 }
 
 func runtimeGosched() { time.Sleep(time.Millisecond) }
+
+// checkInDegrees: the level-0 in-degree counters equal the links.
+func checkInDegrees(t testing.TB, g *Graph) {
+	t.Helper()
+	g.mu.Lock()
+	next := g.mu.next
+	g.mu.Unlock()
+	want := make(map[NodeID]int32)
+	for id := range next {
+		if !g.inUse(id) {
+			continue
+		}
+		lk := g.links(id, 0)
+		for _, nb := range lk[1 : 1+lk[0]] {
+			want[NodeID(nb)]++
+		}
+	}
+	for id := range next {
+		if g.inUse(id) {
+			require.Equal(t, want[id], g.inDegree(id).Load(), "in-degree of slot %d", id)
+		}
+	}
+}

@@ -137,6 +137,14 @@ func (g *Graph) setLinks(id NodeID, level int, nbs []item) {
 	mu := g.stripe(id)
 	mu.Lock()
 	lk := g.links(id, level)
+	if level == 0 {
+		for _, old := range lk[1 : 1+lk[0]] {
+			g.inDegree(NodeID(old)).Add(-1)
+		}
+		for _, nb := range nbs {
+			g.inDegree(nb.id).Add(1)
+		}
+	}
 	for i, nb := range nbs {
 		atomic.StoreUint32(&lk[1+i], uint32(nb.id))
 	}
@@ -160,6 +168,9 @@ func (g *Graph) addLink(s *searcher, from, to NodeID, d float32, level int) {
 		}
 	}
 	if n < maxN {
+		if level == 0 {
+			g.inDegree(to).Add(1)
+		}
 		atomic.StoreUint32(&lk[1+n], uint32(to))
 		atomic.StoreUint32(&lk[0], uint32(n+1))
 		return
@@ -176,11 +187,103 @@ func (g *Graph) addLink(s *searcher, from, to NodeID, d float32, level int) {
 	list = append(list, item{d, to})
 	slices.SortFunc(list, cmpItem)
 	sel := g.selectNeighbors(list, maxN, s.shrinkSel[:0])
+	if level == 0 {
+		sel = g.keepWaysIn(lk[1:1+n], list, sel, to)
+	}
 	s.shrink, s.shrinkSel = list, sel
 	for i, nb := range sel {
 		atomic.StoreUint32(&lk[1+i], uint32(nb.id))
 	}
 	atomic.StoreUint32(&lk[0], uint32(len(sel)))
+}
+
+// keepWaysIn settles the in-degree counts of a level-0 list that goes from
+// old to sel (chosen by the heuristic among cands, which hold old's live
+// entries and the new node to), and adjusts sel so that pruning orphans no
+// node. The heuristic alone can leave an outlier with no in-link at all: it
+// keeps a single neighbour for an outlier, and that neighbour's list may
+// later prune it; nothing could then ever find it. So a link may only be
+// dropped if its target keeps another (claimed atomically, so that two
+// lists pruning concurrently cannot both drop a node's last two links),
+// and the new node, which has no in-link yet, is kept if this list is its
+// only chance. A node that must stay takes the place of the farthest chosen
+// neighbour that can be dropped.
+func (g *Graph) keepWaysIn(old []uint32, cands, sel []item, to NodeID) []item {
+	// drop releases this list's link to id if another link to it remains.
+	drop := func(id NodeID) bool {
+		c := g.inDegree(id)
+		for {
+			v := c.Load()
+			if v <= 1 {
+				return false
+			}
+			if c.CompareAndSwap(v, v-1) {
+				return true
+			}
+		}
+	}
+	var released []NodeID // old entries whose link is already counted off
+	// evict frees a place in sel for keep: the farthest chosen entry that
+	// can go (an old neighbour with another way in, or the new node if it
+	// has one). It reports whether it found one.
+	evict := func(keep item) bool {
+		for j := len(sel) - 1; j >= 0; j-- {
+			y := sel[j].id
+			if y == to {
+				if g.inDegree(to).Load() == 0 {
+					continue
+				}
+			} else if !drop(y) {
+				continue
+			} else {
+				released = append(released, y)
+			}
+			sel[j] = keep
+			return true
+		}
+		return false
+	}
+	find := func(id NodeID) (item, bool) {
+		for _, c := range cands {
+			if c.id == id {
+				return c, true
+			}
+		}
+		return item{}, false
+	}
+	for _, o := range old {
+		id := NodeID(o)
+		switch {
+		case containsID(sel, id), slices.Contains(released, id):
+		case g.isDeleted(id):
+			g.inDegree(id).Add(-1)
+		case drop(id):
+		default:
+			// This list is id's last way in: keep it if there is room.
+			if c, ok := find(id); !ok || !evict(c) {
+				g.inDegree(id).Add(-1)
+			}
+		}
+	}
+	if !containsID(sel, to) && g.inDegree(to).Load() == 0 {
+		if c, ok := find(to); ok {
+			evict(c)
+		}
+	}
+	if containsID(sel, to) {
+		g.inDegree(to).Add(1)
+	}
+	slices.SortFunc(sel, cmpItem)
+	return sel
+}
+
+func containsID(items []item, id NodeID) bool {
+	for _, x := range items {
+		if x.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 func cmpItem(a, b item) int {

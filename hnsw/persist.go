@@ -447,6 +447,9 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 					return nil, nil, corrupt(-1, "slot %d level %d: slot %d linked twice", id, l, nb)
 				}
 				stamp[nb] = list
+				if l == 0 {
+					g.inDegree(NodeID(nb)).Add(1)
+				}
 			}
 		}
 	}
