@@ -28,7 +28,7 @@ func newRootCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmarks with published, reproducible contracts",
 	}
-	bench.AddCommand(newBenchANNCmd(), newBenchPlotCmd())
+	bench.AddCommand(newBenchANNCmd(), newBenchPlotCmd(), newBenchRetrievalCmd())
 	root.AddCommand(bench)
 	return root
 }

@@ -42,7 +42,7 @@ var Rules = map[string]Rule{
 		External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp"}},
 	"index/store":         {Internal: lowInternal, External: []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	"index/text/...":      {Internal: lowInternal, External: []string{"*"}},
-	"index/filter":        {Internal: lowInternal, External: []string{"github.com/RoaringBitmap/roaring", "github.com/bits-and-blooms/bitset", "github.com/mschoch/smat"}},
+	"index/filter":        {Internal: lowInternal, External: []string{"github.com/RoaringBitmap/roaring", "github.com/bits-and-blooms/bitset", "github.com/mschoch/smat", "golang.org/x/sys"}},
 	"index":               {Internal: append([]string{"hnsw", "index/text", "index/store", "index/filter", "simd"}, lowInternal...), External: []string{"*"}},
 	"embed/...":           {Internal: append([]string{"simd"}, lowInternal...), External: []string{"*"}},
 	"ingest/...":          {Internal: append([]string{"embed"}, lowInternal...), External: []string{"*"}},
