@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ragd/ragd/internal/beir"
+	"github.com/stretchr/testify/require"
+)
+
+// writeBEIR writes a small BEIR-layout collection: 40 documents, each about
+// one animal, and 8 queries each judged relevant to exactly one document
+// whose words it shares.
+func writeBEIR(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	animals := []string{"otter", "heron", "badger", "falcon", "lynx", "walrus", "gecko", "bison"}
+	fillers := []string{"river", "forest", "winter", "meadow", "stone"}
+	var corpus, queries strings.Builder
+	qrels := "query-id\tcorpus-id\tscore\n"
+	for i := range 40 {
+		a := animals[i%len(animals)]
+		f := fillers[i%len(fillers)]
+		text := fmt.Sprintf("notes on the %s near the %s, entry %d", f, f, i)
+		if i < len(animals) {
+			text = fmt.Sprintf("the %s hunts by the %s; the %s sleeps in the %s", a, f, a, f)
+		}
+		fmt.Fprintf(&corpus, `{"_id":"d%d","title":"","text":%q}`+"\n", i, text)
+	}
+	for i, a := range animals {
+		fmt.Fprintf(&queries, `{"_id":"q%d","text":"where does the %s sleep"}`+"\n", i, a)
+		qrels += fmt.Sprintf("q%d\td%d\t2\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "corpus.jsonl"), []byte(corpus.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queries.jsonl"), []byte(queries.String()), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "qrels"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "qrels", "test.tsv"), []byte(qrels), 0o644))
+	return dir
+}
+
+func TestBenchRetrieval(t *testing.T) {
+	dir := writeBEIR(t)
+	for _, mode := range []string{"bm25", "vector", "hybrid"} {
+		t.Run(mode, func(t *testing.T) {
+			run := filepath.Join(t.TempDir(), "run.trec")
+			out, _, err := runCmd("bench", "retrieval", "--beir", dir, "--mode", mode, "--k", "10",
+				"--shards", "2", "--json", "--run", run, "--fusion", "rrf")
+			require.NoError(t, err)
+			var row map[string]any
+			require.NoError(t, json.Unmarshal([]byte(out), &row))
+			for _, key := range []string{"mode", "ndcg@10", "map@100", "recall@100", "mrr@10", "queries", "docs", "index_seconds", "qps"} {
+				require.Contains(t, row, key)
+			}
+			require.Equal(t, mode, row["mode"])
+			require.EqualValues(t, 8, row["queries"])
+			require.EqualValues(t, 40, row["docs"])
+			if mode == "bm25" {
+				// Each query names its animal, which only its relevant
+				// document contains: BM25 puts it first every time.
+				require.InDelta(t, 1.0, row["ndcg@10"], 1e-9)
+				require.InDelta(t, 1.0, row["mrr@10"], 1e-9)
+			}
+			// Scoring the run file again gives the reported figures.
+			f, err := os.Open(run)
+			require.NoError(t, err)
+			defer f.Close()
+			r, err := beir.ReadTREC(f, "run")
+			require.NoError(t, err)
+			require.Len(t, r, 8)
+			ds, err := beir.Load(dir)
+			require.NoError(t, err)
+			m := beir.Evaluate(r, ds.Qrels)
+			require.InDelta(t, row["ndcg@10"], m.Mean.NDCG10, 1e-9)
+			require.InDelta(t, row["recall@100"], m.Mean.Recall100, 1e-9)
+		})
+	}
+
+	out, _, err := runCmd("bench", "retrieval", "--beir", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "nDCG@10")
+}
+
+func TestBenchRetrievalErrors(t *testing.T) {
+	dir := writeBEIR(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing beir", nil, `"beir" not set`},
+		{"bad mode", []string{"--beir", dir, "--mode", "dense"}, "--mode"},
+		{"bad embedder", []string{"--beir", dir, "--mode", "vector", "--embedder", "word2vec"}, "--embedder"},
+		{"bad k", []string{"--beir", dir, "--k", "0"}, "--k"},
+		{"missing folder", []string{"--beir", filepath.Join(dir, "nope")}, "no such file"},
+		{"bad fusion", []string{"--beir", dir, "--mode", "hybrid", "--fusion", "max"}, "fusion"},
+		{"bad alpha", []string{"--beir", dir, "--mode", "hybrid", "--alpha", "2"}, "alpha"},
+		{"bad analyzer", []string{"--beir", dir, "--analyzer", "klingon"}, "klingon"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := runCmd(append([]string{"bench", "retrieval"}, c.args...)...)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
+		})
+	}
+}
