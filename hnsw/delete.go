@@ -193,5 +193,5 @@ func (g *Graph) repair(s *searcher, id NodeID, level int) {
 		}
 	}
 	s.sel = sel
-	g.setLinks(id, level, sel)
+	g.setLinks(id, level, sel, &s.shrinkSel)
 }

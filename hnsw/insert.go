@@ -95,7 +95,7 @@ func (g *Graph) insert(s *searcher, id NodeID, v []float32, level int) {
 		// algorithm 1, as hnswlib does); level 0 allows up to M0 = 2·M only
 		// so that back-links from later nodes have room.
 		s.sel = g.selectNeighbors(s.sorted, g.m, s.sel[:0])
-		g.setLinks(id, l, s.sel)
+		g.setLinks(id, l, s.sel, &s.shrinkSel)
 		for _, nb := range s.sel {
 			g.addLink(s, nb.id, id, nb.dist, l)
 		}
@@ -132,24 +132,36 @@ func (g *Graph) selectNeighbors(cands []item, maxN int, out []item) []item {
 	return out
 }
 
-// setLinks replaces a node's neighbour list at a level.
-func (g *Graph) setLinks(id NodeID, level int, nbs []item) {
+// setLinks gives node id the neighbour list nbs at a level. Other
+// goroutines may have linked id to new nodes since the caller read the list
+// (a node is found by searches before its own insert finishes): those links
+// are kept while there is room, and at level 0 no link that is its
+// target's last way in is dropped. scratch is the caller's buffer.
+func (g *Graph) setLinks(id NodeID, level int, nbs []item, scratch *[]item) {
 	mu := g.stripe(id)
 	mu.Lock()
+	defer mu.Unlock()
 	lk := g.links(id, level)
-	if level == 0 {
-		for _, old := range lk[1 : 1+lk[0]] {
-			g.inDegree(NodeID(old)).Add(-1)
+	old := lk[1 : 1+lk[0]]
+	maxN := len(lk) - 1
+	sel := append((*scratch)[:0], nbs[:min(len(nbs), maxN)]...)
+	vf := g.vec(id)
+	for _, o := range old {
+		if len(sel) >= maxN {
+			break
 		}
-		for _, nb := range nbs {
-			g.inDegree(nb.id).Add(1)
+		if nb := NodeID(o); !containsID(sel, nb) && !g.isDeleted(nb) {
+			sel = append(sel, item{g.distance(vf, g.vec(nb)), nb})
 		}
 	}
-	for i, nb := range nbs {
+	if level == 0 {
+		sel = g.keepWaysIn(id, old, sel, noNode, 0)
+	}
+	*scratch = sel
+	for i, nb := range sel {
 		atomic.StoreUint32(&lk[1+i], uint32(nb.id))
 	}
-	atomic.StoreUint32(&lk[0], uint32(len(nbs)))
-	mu.Unlock()
+	atomic.StoreUint32(&lk[0], uint32(len(sel)))
 }
 
 // addLink adds the link from → to at a level; d is their distance. When
@@ -188,7 +200,7 @@ func (g *Graph) addLink(s *searcher, from, to NodeID, d float32, level int) {
 	slices.SortFunc(list, cmpItem)
 	sel := g.selectNeighbors(list, maxN, s.shrinkSel[:0])
 	if level == 0 {
-		sel = g.keepWaysIn(lk[1:1+n], list, sel, to)
+		sel = g.keepWaysIn(from, lk[1:1+n], sel, to, d)
 	}
 	s.shrink, s.shrinkSel = list, sel
 	for i, nb := range sel {
@@ -197,18 +209,26 @@ func (g *Graph) addLink(s *searcher, from, to NodeID, d float32, level int) {
 	atomic.StoreUint32(&lk[0], uint32(len(sel)))
 }
 
-// keepWaysIn settles the in-degree counts of a level-0 list that goes from
-// old to sel (chosen by the heuristic among cands, which hold old's live
-// entries and the new node to), and adjusts sel so that pruning orphans no
+// keepWaysIn settles the in-degree counts of a level-0 list of node from
+// that goes from old to sel, and adjusts sel so that the change orphans no
 // node. The heuristic alone can leave an outlier with no in-link at all: it
 // keeps a single neighbour for an outlier, and that neighbour's list may
 // later prune it; nothing could then ever find it. So a link may only be
 // dropped if its target keeps another (claimed atomically, so that two
-// lists pruning concurrently cannot both drop a node's last two links),
-// and the new node, which has no in-link yet, is kept if this list is its
-// only chance. A node that must stay takes the place of the farthest chosen
-// neighbour that can be dropped.
-func (g *Graph) keepWaysIn(old []uint32, cands, sel []item, to NodeID) []item {
+// lists pruning concurrently cannot both drop a node's last two links), and
+// a new node to (noNode if none) at distance d, which may have no in-link
+// yet, is kept if this list is its only chance. A node that must stay takes
+// the place of the farthest chosen neighbour that can be dropped; only when
+// every chosen one is some node's last way in does a node lose its link.
+// Called with from's stripe lock held; sel is returned sorted by distance.
+func (g *Graph) keepWaysIn(from NodeID, old []uint32, sel []item, to NodeID, d float32) []item {
+	// The links sel adds count from now on, so that evicting one is a drop
+	// like any other.
+	for _, x := range sel {
+		if !slices.Contains(old, uint32(x.id)) {
+			g.inDegree(x.id).Add(1)
+		}
+	}
 	// drop releases this list's link to id if another link to it remains.
 	drop := func(id NodeID) bool {
 		c := g.inDegree(id)
@@ -222,35 +242,20 @@ func (g *Graph) keepWaysIn(old []uint32, cands, sel []item, to NodeID) []item {
 			}
 		}
 	}
-	var released []NodeID // old entries whose link is already counted off
+	var released []NodeID // entries of the first sel that evict dropped
 	// evict frees a place in sel for keep: the farthest chosen entry that
-	// can go (an old neighbour with another way in, or the new node if it
-	// has one). It reports whether it found one.
+	// can go. It reports whether it found one.
 	evict := func(keep item) bool {
 		for j := len(sel) - 1; j >= 0; j-- {
-			y := sel[j].id
-			if y == to {
-				if g.inDegree(to).Load() == 0 {
-					continue
-				}
-			} else if !drop(y) {
-				continue
-			} else {
+			if y := sel[j].id; drop(y) {
 				released = append(released, y)
+				sel[j] = keep
+				return true
 			}
-			sel[j] = keep
-			return true
 		}
 		return false
 	}
-	find := func(id NodeID) (item, bool) {
-		for _, c := range cands {
-			if c.id == id {
-				return c, true
-			}
-		}
-		return item{}, false
-	}
+	vf := g.vec(from)
 	for _, o := range old {
 		id := NodeID(o)
 		switch {
@@ -260,17 +265,12 @@ func (g *Graph) keepWaysIn(old []uint32, cands, sel []item, to NodeID) []item {
 		case drop(id):
 		default:
 			// This list is id's last way in: keep it if there is room.
-			if c, ok := find(id); !ok || !evict(c) {
+			if !evict(item{g.distance(vf, g.vec(id)), id}) {
 				g.inDegree(id).Add(-1)
 			}
 		}
 	}
-	if !containsID(sel, to) && g.inDegree(to).Load() == 0 {
-		if c, ok := find(to); ok {
-			evict(c)
-		}
-	}
-	if containsID(sel, to) {
+	if to != noNode && !containsID(sel, to) && g.inDegree(to).Load() == 0 && evict(item{d, to}) {
 		g.inDegree(to).Add(1)
 	}
 	slices.SortFunc(sel, cmpItem)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,8 +47,9 @@ type shard struct {
 	// of turn park them in pending until the earlier ones are applied.
 	applyMu sync.Mutex
 	applied atomic.Uint64       // last sequence applied; written under applyMu
-	pending map[uint64]*applied // first sequence → batch; guarded by applyMu
 	waiters *sync.Cond          // on applyMu; broadcast when applied moves
+	pendMu  sync.Mutex          // guards pending; taken after applyMu if both
+	pending map[uint64]*applied // first sequence → batch
 
 	snapMu   sync.Mutex // one snapshot at a time
 	graphSeq uint64     // sequence in the graph's last snapshot; guarded by snapMu
@@ -57,6 +59,11 @@ type shard struct {
 type applied struct {
 	changes []store.Change
 	docs    []prepared // per change: the document of a put
+
+	// parts are the writers' batches merged into this one (see takeRun);
+	// err is what applying the batch gave, set before applied moves past it.
+	parts []*applied
+	err   error
 }
 
 func (a *applied) lastSeq() uint64 { return a.changes[len(a.changes)-1].Seq }
@@ -353,30 +360,81 @@ func (s *shard) write(ctx context.Context, ops []store.Op, docs []prepared) ([]s
 	if len(b.changes) == 0 {
 		return changes, nil
 	}
+	s.pendMu.Lock()
+	s.pending[b.changes[0].Seq] = b
+	s.pendMu.Unlock()
+
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	s.pending[b.changes[0].Seq] = b
+	for s.applied.Load() < b.lastSeq() {
+		run := s.takeRun()
+		if run == nil {
+			// An earlier batch committed but its writer has not handed it
+			// over yet; that writer applies it (and ours, if it can).
+			s.waiters.Wait()
+			continue
+		}
+		err := s.apply(run)
+		if err != nil {
+			// The store has the writes; the derived indexes missed them.
+			// Say so loudly; the next open rebuilds them from the store.
+			s.log.Error("applying committed changes to the derived indexes failed", "err", err)
+			err = fmt.Errorf("index committed changes: %w", err)
+		}
+		for _, p := range run.parts {
+			p.err = err
+		}
+		s.applied.Store(run.lastSeq())
+		s.waiters.Broadcast()
+	}
+	return changes, b.err
+}
+
+// takeRun removes from pending the batches that follow the last applied
+// one without a gap and merges them into one, so that concurrent small
+// writes share one bleve batch and one parallel graph insert. It stops
+// before a batch that touches a document already in the run, which must
+// be applied after it. It returns nil when the next batch is not pending.
+// Called with applyMu held.
+func (s *shard) takeRun() *applied {
+	s.pendMu.Lock()
+	defer s.pendMu.Unlock()
+	next := s.applied.Load() + 1
+	first, ok := s.pending[next]
+	if !ok {
+		return nil
+	}
+	delete(s.pending, next)
+	run := &applied{changes: first.changes, docs: first.docs, parts: []*applied{first}}
+	var nums map[uint32]struct{}
 	for {
-		p, ok := s.pending[s.applied.Load()+1]
+		p, ok := s.pending[run.lastSeq()+1]
 		if !ok {
 			break
 		}
-		delete(s.pending, p.changes[0].Seq)
-		if err := s.apply(p); err != nil {
-			// The store has the write; the derived indexes missed it. Say so
-			// loudly; the next open rebuilds them from the store.
-			s.log.Error("applying committed changes to the derived indexes failed", "err", err)
-			s.applied.Store(p.lastSeq())
-			s.waiters.Broadcast()
-			return changes, fmt.Errorf("index committed changes: %w", err)
+		if nums == nil {
+			nums = make(map[uint32]struct{}, len(run.changes)+len(p.changes))
+			for _, c := range run.changes {
+				nums[c.Num] = struct{}{}
+			}
 		}
-		s.applied.Store(p.lastSeq())
-		s.waiters.Broadcast()
+		if slices.ContainsFunc(p.changes, func(c store.Change) bool { _, dup := nums[c.Num]; return dup }) {
+			break
+		}
+		for _, c := range p.changes {
+			nums[c.Num] = struct{}{}
+		}
+		delete(s.pending, p.changes[0].Seq)
+		if len(run.parts) == 1 {
+			// Copy before appending: the first batch's slices are its writer's.
+			run.changes = slices.Clone(run.changes)
+			run.docs = slices.Clone(run.docs)
+		}
+		run.changes = append(run.changes, p.changes...)
+		run.docs = append(run.docs, p.docs...)
+		run.parts = append(run.parts, p)
 	}
-	for s.applied.Load() < b.lastSeq() {
-		s.waiters.Wait()
-	}
-	return changes, nil
+	return run
 }
 
 // apply brings one committed batch into the graph, the text index, the
@@ -384,6 +442,7 @@ func (s *shard) write(ctx context.Context, ops []store.Op, docs []prepared) ([]s
 func (s *shard) apply(b *applied) error {
 	var puts []text.Doc
 	var dels []uint32
+	var adds []graphAdd
 	var errs []error
 	for i, c := range b.changes {
 		d := b.docs[i]
@@ -400,9 +459,7 @@ func (s *shard) apply(b *applied) error {
 		switch c.Kind {
 		case store.OpPut:
 			if s.graph != nil && d.vector != nil {
-				if err := s.graph.Add(c.Num, d.vector); err != nil {
-					errs = append(errs, err)
-				}
+				adds = append(adds, graphAdd{c.Num, d.vector})
 			}
 			if d.metadata != nil {
 				if err := s.meta.Add(c.Num, d.metadata); err != nil {
@@ -414,7 +471,15 @@ func (s *shard) apply(b *applied) error {
 			dels = append(dels, c.Num)
 		}
 	}
+	// The graph and the text index are independent: insert vectors on
+	// every core while bleve analyses the texts. Keys within one batch are
+	// distinct, so the order of the inserts does not matter.
+	addErr := make(chan error, 1)
+	go func() { addErr <- s.addVectors(adds) }()
 	if err := s.text.Apply(b.lastSeq(), puts, dels); err != nil {
+		errs = append(errs, err)
+	}
+	if err := <-addErr; err != nil {
 		errs = append(errs, err)
 	}
 	s.liveMu.Lock()
@@ -426,6 +491,45 @@ func (s *shard) apply(b *applied) error {
 		}
 	}
 	s.liveMu.Unlock()
+	return errors.Join(errs...)
+}
+
+type graphAdd struct {
+	num uint32
+	vec []float32
+}
+
+// addVectors inserts vectors into the graph, in parallel when there are
+// enough of them to pay for the goroutines.
+func (s *shard) addVectors(adds []graphAdd) error {
+	const perWorker = 16
+	workers := min(runtime.GOMAXPROCS(0), (len(adds)+perWorker-1)/perWorker)
+	if workers <= 1 {
+		var errs []error
+		for _, a := range adds {
+			errs = append(errs, s.graph.Add(a.num, a.vec))
+		}
+		return errors.Join(errs...)
+	}
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(adds) {
+					return
+				}
+				if err := s.graph.Add(adds[i].num, adds[i].vec); err != nil {
+					errs[w] = errors.Join(errs[w], err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ var (
 	seconds   = flag.Duration("for", 10*time.Second, "how long each latency phase runs")
 	dirF      = flag.String("dir", "", "work directory (default: a temporary one, removed at the end)")
 	verbose   = flag.Bool("v", false, "log the index's lifecycle events")
+	cpuProf   = flag.String("cpuprofile", "", "write a CPU profile here")
 )
 
 func main() {
@@ -47,6 +49,12 @@ func main() {
 		check(err)
 		defer os.RemoveAll(d)
 		dir = d
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
 	}
 	var err error
 	switch *benchName {
