@@ -35,28 +35,66 @@ func (a candidate) key() uint64 { return uint64(a.shard)<<32 | uint64(a.num) }
 
 // tieBreaker orders tied candidates by document ID, so that results do not
 // depend on how documents are spread over shards or numbered in them. It
-// looks IDs up lazily, only for candidates that tie, and remembers them.
+// looks IDs up only for candidates that tie (warm reads a whole list's tied
+// ones at once, one store read per shard) and remembers them.
 type tieBreaker struct {
-	idOf  func(shard int, num uint32) (string, error)
+	idsOf func(shard int, nums []uint32) ([]string, error)
 	cache map[uint64]string
 	err   error // the first lookup error
 }
 
-func newTieBreaker(idOf func(shard int, num uint32) (string, error)) *tieBreaker {
-	return &tieBreaker{idOf: idOf, cache: make(map[uint64]string)}
+func newTieBreaker(idsOf func(shard int, nums []uint32) ([]string, error)) *tieBreaker {
+	return &tieBreaker{idsOf: idsOf, cache: make(map[uint64]string)}
 }
 
+func tieKey(shard int, num uint32) uint64 { return uint64(shard)<<32 | uint64(num) }
+
 func (t *tieBreaker) id(shard int, num uint32) string {
-	k := uint64(shard)<<32 | uint64(num)
+	k := tieKey(shard, num)
 	if id, ok := t.cache[k]; ok {
 		return id
 	}
-	id, err := t.idOf(shard, num)
-	if err != nil && t.err == nil {
-		t.err = err
+	t.lookup(shard, []uint32{num})
+	return t.cache[k]
+}
+
+func (t *tieBreaker) lookup(shard int, nums []uint32) {
+	ids, err := t.idsOf(shard, nums)
+	if err != nil {
+		if t.err == nil {
+			t.err = err
+		}
+		ids = make([]string, len(nums))
 	}
-	t.cache[k] = id
-	return id
+	for i, n := range nums {
+		t.cache[tieKey(shard, n)] = ids[i]
+	}
+}
+
+// warm looks up the IDs of the members of every tie group that begins
+// among the first limit entries of a list of n sorted by score, best first.
+func (t *tieBreaker) warm(n, limit int, score func(int) float64, key func(int) (int, uint32)) {
+	var want map[int][]uint32
+	for i := 0; i < n && i < limit; {
+		j := i + 1
+		for j < n && score(j) == score(i) {
+			j++
+		}
+		if j-i > 1 {
+			if want == nil {
+				want = make(map[int][]uint32)
+			}
+			for x := i; x < j; x++ {
+				if s, num := key(x); t.cache[tieKey(s, num)] == "" {
+					want[s] = append(want[s], num)
+				}
+			}
+		}
+		i = j
+	}
+	for s, nums := range want {
+		t.lookup(s, nums)
+	}
 }
 
 func (t *tieBreaker) compare(ashard int, anum uint32, bshard int, bnum uint32) int {
@@ -117,12 +155,17 @@ func fuse(vec, txt []candidate, f Fusion, alpha float64, rrfK int, k int, tb *ti
 			h.score += (1 - alpha) * txtNorm(c.score)
 		}
 	}
-	slices.SortFunc(out, func(a, b *fused) int {
+	// Ties: the better best rank across legs, then the document ID.
+	byScoreRank := func(a, b *fused) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		// Ties: the better best rank across legs, then the document ID.
-		if c := cmp.Compare(bestRank(a), bestRank(b)); c != 0 {
+		return cmp.Compare(bestRank(a), bestRank(b))
+	}
+	slices.SortFunc(out, byScoreRank)
+	tb.warm(len(out), k, func(i int) float64 { return out[i].score }, func(i int) (int, uint32) { return out[i].shard, out[i].num })
+	slices.SortFunc(out, func(a, b *fused) int {
+		if c := byScoreRank(a, b); c != 0 {
 			return c
 		}
 		return tb.compare(a.shard, a.num, b.shard, b.num)

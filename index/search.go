@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -268,7 +269,7 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	tb := newTieBreaker(c.idOf)
+	tb := newTieBreaker(c.idsOf)
 	vec := mergeLeg(vecs, req.Depth, tb)
 	txt := mergeLeg(txts, req.Depth, tb)
 
@@ -294,15 +295,21 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	return &SearchResponse{Hits: out, Took: time.Since(start)}, nil
 }
 
-// idOf returns the ID of a document by shard and number ("" if it is gone).
-func (c *Collection) idOf(shard int, num uint32) (string, error) {
-	var id string
+// idsOf returns the IDs of documents of a shard by number ("" for one that
+// is gone), in one store read.
+func (c *Collection) idsOf(shard int, nums []uint32) ([]string, error) {
+	ids := make([]string, len(nums))
 	err := c.shards[shard].store.View(func(r *store.Reader) error {
-		var err error
-		id, _, err = r.ID(num)
-		return err
+		for i, n := range nums {
+			id, _, err := r.ID(n)
+			if err != nil {
+				return err
+			}
+			ids[i] = id
+		}
+		return nil
 	})
-	return id, err
+	return ids, err
 }
 
 // mergeLeg merges the shards' candidates of one leg, best first (ties by
@@ -316,6 +323,8 @@ func mergeLeg(per [][]candidate, depth int, tb *tieBreaker) []candidate {
 			all = append(all, c)
 		}
 	}
+	slices.SortFunc(all, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
+	tb.warm(len(all), depth, func(i int) float64 { return all[i].score }, func(i int) (int, uint32) { return all[i].shard, all[i].num })
 	slices.SortFunc(all, tb.byScore)
 	if len(all) > depth {
 		all = all[:depth]

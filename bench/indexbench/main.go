@@ -85,13 +85,26 @@ func cfg() index.Config {
 	return c
 }
 
-var words = strings.Fields(`time year people way day man thing woman life child world school state family
-student group country problem hand part place case week company system program question work government
-number night point home water room mother area money story fact month lot right study book eye job word
-business issue side kind head house service friend father power hour game line end member law car city
-community name president team minute idea kid body information back parent face others level office door
-health person art war history party result change morning reason research girl guy moment air teacher force
-education river mountain forest ocean desert village bridge castle garden island valley harbor tower meadow`)
+// vocab is a synthetic vocabulary of pronounceable words; texts draw from
+// it with Zipf's law (s = 1.1), as natural language does, so that postings
+// lists have realistic lengths: a few words in most documents, most words
+// in few.
+var vocab = func() []string {
+	cons := []string{"b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch"}
+	vows := []string{"a", "e", "i", "o", "u", "ai", "ou"}
+	var out []string
+	for _, c1 := range cons {
+		for _, v1 := range vows {
+			out = append(out, c1+v1)
+			for _, c2 := range cons {
+				for _, v2 := range vows {
+					out = append(out, c1+v1+c2+v2)
+				}
+			}
+		}
+	}
+	return out // 19,740 words
+}()
 
 // gen makes document i: a unit vector, ~500 characters of text, metadata.
 func gen(i, dim int) index.Document {
@@ -107,9 +120,10 @@ func gen(i, dim int) index.Document {
 	for j := range v {
 		v[j] *= inv
 	}
+	zipf := rand.NewZipf(rng, 1.1, 2, uint64(len(vocab)-1))
 	var b strings.Builder
 	for b.Len() < 500 {
-		b.WriteString(words[rng.IntN(len(words))])
+		b.WriteString(vocab[zipf.Uint64()])
 		b.WriteByte(' ')
 	}
 	return index.Document{
@@ -237,7 +251,8 @@ func benchQuery(dir string) error {
 			stop := time.Now().Add(*seconds)
 			for time.Now().Before(stop) {
 				q := gen(rng.IntN(*docsN), *dim)
-				text := strings.Join(strings.Fields(q.Text)[:3], " ")
+				words := strings.Fields(q.Text)
+				text := words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))]
 				s := time.Now()
 				if _, err := c.Search(ctx, index.SearchRequest{Vector: q.Vector, Text: text, K: 10, Filter: fl}); err != nil {
 					return err
