@@ -36,7 +36,8 @@ func (a candidate) key() uint64 { return uint64(a.shard)<<32 | uint64(a.num) }
 // tieBreaker orders tied candidates by document ID, so that results do not
 // depend on how documents are spread over shards or numbered in them. It
 // looks IDs up only for candidates that tie (warm reads a whole list's tied
-// ones at once, one store read per shard) and remembers them.
+// ones at once, one store read per shard) and remembers them. Without
+// idsOf (one shard) it orders them by document number instead.
 type tieBreaker struct {
 	idsOf func(shard int, nums []uint32) ([]string, error)
 	cache map[uint64]string
@@ -74,6 +75,9 @@ func (t *tieBreaker) lookup(shard int, nums []uint32) {
 // warm looks up the IDs of the members of every tie group that begins
 // among the first limit entries of a list of n sorted by score, best first.
 func (t *tieBreaker) warm(n, limit int, score func(int) float64, key func(int) (int, uint32)) {
+	if t.idsOf == nil {
+		return
+	}
 	var want map[int][]uint32
 	for i := 0; i < n && i < limit; {
 		j := i + 1
@@ -100,6 +104,9 @@ func (t *tieBreaker) warm(n, limit int, score func(int) float64, key func(int) (
 func (t *tieBreaker) compare(ashard int, anum uint32, bshard int, bnum uint32) int {
 	if ashard == bshard && anum == bnum {
 		return 0
+	}
+	if t.idsOf == nil {
+		return cmp.Compare(anum, bnum)
 	}
 	return cmp.Compare(t.id(ashard, anum), t.id(bshard, bnum))
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -307,13 +308,41 @@ func TestShardedEqualsSingle(t *testing.T) {
 				// Scores equal up to float rounding; IDs equal unless tied.
 				require.InDelta(t, a.Hits[i].Score, b.Hits[i].Score, 1e-9, "query %d mode %s rank %d", q, req.Mode, i)
 			}
-			// Ties break by document ID, so even tied hits agree; those
-			// tied with the last hit may still differ where a shard cut a
+			// Tied hits may come in another order (see TestTies); those
+			// tied with the last hit may even differ where a shard cut a
 			// tie group at its own depth.
 			if len(a.Hits) > 0 {
 				last := a.Hits[len(a.Hits)-1].Score
 				require.ElementsMatch(t, above(a.Hits, last), above(b.Hits, last), "query %d %+v", q, req.Mode)
 			}
+		}
+	}
+}
+
+// TestTies: hits with equal scores come in document-ID order across shards
+// (however the documents are spread) and in insertion order within one.
+func TestTies(t *testing.T) {
+	ix := openTest(t, "", Config{})
+	for _, shards := range []int{1, 4} {
+		c := mustCreate(t, ix, CollectionConfig{Name: fmt.Sprintf("ties%d", shards), Shards: shards})
+		var ids []string
+		for i := 30; i > 0; i-- {
+			ids = append(ids, fmt.Sprintf("doc-%02d", i))
+			_, err := c.Upsert(ctx, []Document{{ID: ids[len(ids)-1], Text: "the same few words"}})
+			require.NoError(t, err)
+		}
+		res, err := c.Search(ctx, SearchRequest{Text: "same words", K: 30})
+		require.NoError(t, err)
+		var got []string
+		for _, h := range res.Hits {
+			require.Equal(t, res.Hits[0].Score, h.Score)
+			got = append(got, h.ID)
+		}
+		if shards == 1 {
+			require.Equal(t, ids, got, "insertion order")
+		} else {
+			require.True(t, slices.IsSorted(got), "ID order: %v", got)
+			require.Len(t, got, 30)
 		}
 	}
 }

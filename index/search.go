@@ -269,7 +269,14 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	tb := newTieBreaker(c.idsOf)
+	// Ties across shards break by document ID, so that results do not
+	// depend on how documents are spread; within one shard the document
+	// number (the order of first insertion) is as stable and costs no read.
+	idsOf := c.idsOf
+	if len(c.shards) == 1 {
+		idsOf = nil
+	}
+	tb := newTieBreaker(idsOf)
 	vec := mergeLeg(vecs, req.Depth, tb)
 	txt := mergeLeg(txts, req.Depth, tb)
 
