@@ -20,6 +20,7 @@ import (
 	"github.com/ragd/ragd/index/filter"
 	"github.com/ragd/ragd/index/store"
 	"github.com/ragd/ragd/index/text"
+	"golang.org/x/sync/errgroup"
 )
 
 // shard binds a store (the source of truth) and the indexes derived from
@@ -112,21 +113,30 @@ func (s *shard) recover() error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.ForEach(func(d store.Doc) error {
-		s.live.Add(d.Num)
-		if d.Metadata == nil {
-			return nil
+	// The three are independent: the metadata index and the live bitmap
+	// from a scan of the store, the graph and the text index from their
+	// snapshots (or rebuilt).
+	var g errgroup.Group
+	g.Go(func() error {
+		err := s.store.View(func(r *store.Reader) error {
+			return r.ForEachMetadata(func(num uint32, metadata []byte) error {
+				s.live.Add(num)
+				if metadata == nil {
+					return nil
+				}
+				return s.meta.Add(num, metadata)
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("load metadata: %w", err)
 		}
-		return s.meta.Add(d.Num, d.Metadata)
-	}); err != nil {
-		return fmt.Errorf("load metadata: %w", err)
-	}
+		return nil
+	})
 	if s.cfg.Dimension > 0 {
-		if err := s.recoverGraph(last, floor); err != nil {
-			return err
-		}
+		g.Go(func() error { return s.recoverGraph(last, floor) })
 	}
-	if err := s.recoverText(last, floor); err != nil {
+	g.Go(func() error { return s.recoverText(last, floor) })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	s.applied.Store(last)

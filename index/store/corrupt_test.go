@@ -159,6 +159,11 @@ func TestCorruptRecords(t *testing.T) {
 			_, _, err := s.Get("kk")
 			return err
 		}},
+		{"garbage document: ForEachMetadata", putRaw(bucketDocs, numKey(2), []byte{1, 0, 9}), func(s *Store) error {
+			return s.View(func(r *Reader) error {
+				return r.ForEachMetadata(func(uint32, []byte) error { return nil })
+			})
+		}},
 		{"bad document key", putRaw(bucketDocs, []byte{1}, []byte("x")), func(s *Store) error {
 			return s.ForEach(func(Doc) error { return nil })
 		}},

@@ -155,7 +155,12 @@ func decodeID(b []byte) (string, string) {
 
 // decodeDoc parses a record into a Doc that owns its memory (b may be bbolt's
 // mmap). It returns a reason on any malformation and never panics.
-func decodeDoc(b []byte) (Doc, string) {
+func decodeDoc(b []byte) (Doc, string) { return decodeRecord(b, true) }
+
+// decodeRecord decodes and checks a document record. Unless full, it
+// leaves out the text, source and vector (still checking their lengths)
+// and the metadata aliases b.
+func decodeRecord(b []byte, full bool) (Doc, string) {
 	var d Doc
 	if len(b) < 2+4 {
 		return d, fmt.Sprintf("record of %d bytes is too short", len(b))
@@ -172,21 +177,28 @@ func decodeDoc(b []byte) (Doc, string) {
 	}
 	r := reader{b: body[2:]}
 	d.ID = string(r.bytes("id"))
-	d.Text = string(r.bytes("text"))
-	d.Source = string(r.bytes("source"))
+	text, source := r.bytes("text"), r.bytes("source")
+	if full {
+		d.Text, d.Source = string(text), string(source)
+	}
 	chunk := r.varint("chunk")
 	if r.err == "" && (chunk < math.MinInt32 || chunk > math.MaxInt32) {
 		r.fail("chunk %d out of int32 range", chunk)
 	}
 	d.Chunk = int32(chunk)
 	if m := r.bytes("metadata"); len(m) > 0 {
-		d.Metadata = append([]byte(nil), m...)
+		d.Metadata = m
+		if full {
+			d.Metadata = append([]byte(nil), m...)
+		}
 	}
 	dim := r.uvarint("vector length")
 	if r.err == "" && dim > uint64(len(r.b))/4 {
 		r.fail("vector of %d floats overruns the record", dim)
 	}
-	if r.err == "" && dim > 0 {
+	if r.err == "" && dim > 0 && !full {
+		r.b = r.b[4*dim:]
+	} else if r.err == "" && dim > 0 {
 		d.Vector = make([]float32, dim)
 		for i := range d.Vector {
 			d.Vector[i] = math.Float32frombits(binary.LittleEndian.Uint32(r.b[4*i:]))

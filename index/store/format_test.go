@@ -48,6 +48,12 @@ func TestDocRoundTrip(t *testing.T) {
 			require.Equal(t, vecBits(tt.doc.Vector), vecBits(got.Vector))
 			got.Vector, tt.doc.Vector = nil, nil
 			require.Equal(t, tt.doc, got)
+
+			// The partial decoding of ForEachMetadata keeps the ID and
+			// the metadata only.
+			part, why := decodeRecord(rec, false)
+			require.Empty(t, why)
+			require.Equal(t, Doc{ID: tt.doc.ID, Chunk: tt.doc.Chunk, Metadata: tt.doc.Metadata}, part)
 		})
 	}
 }

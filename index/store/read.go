@@ -212,6 +212,29 @@ func (r *Reader) ForEach(fn func(Doc) error) error {
 	return nil
 }
 
+// ForEachMetadata calls fn with the number and metadata of every document,
+// in number order, reading nothing else out of the records (their
+// checksums are still verified). metadata is nil for a document without;
+// it is valid only during the call. An error from fn stops it and is
+// returned.
+func (r *Reader) ForEachMetadata(fn func(num uint32, metadata []byte) error) error {
+	c := r.docs.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 4 {
+			return &CorruptionError{Path: r.path, Where: fmt.Sprintf("docs[%x]", k), Reason: "key is not a 4-byte document number"}
+		}
+		num := binary.BigEndian.Uint32(k)
+		d, why := decodeRecord(v, false)
+		if why != "" {
+			return &CorruptionError{Path: r.path, Where: fmt.Sprintf("docs[num %d]", num), Reason: why}
+		}
+		if err := fn(num, d.Metadata); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Changes is Store.Changes within the snapshot.
 func (r *Reader) Changes(after uint64, fn func(Change) error) error {
 	floor, err := metaU64(r.meta, r.path, keyLogFloor)
