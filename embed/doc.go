@@ -1,8 +1,8 @@
 // Package embed turns text into vectors: the Embedder interface that the
-// index, the ingest pipeline and the RAG layer consume, and its
-// implementations.
+// index, the ingest pipeline and the RAG layer consume, its
+// implementations, and the layers that go in front of any of them.
 //
-// # What exists now
+// # Embedders
 //
 // Embedder is the contract. Hash is a deterministic feature-hashing
 // embedder that needs no model, no network and no data files: it maps word
@@ -14,19 +14,49 @@
 // vectors, not for semantic search. The same text gives bit-identical
 // vectors on every run and platform (see Hash).
 //
-// # What comes later
+// OpenAI embeds through any OpenAI-compatible /embeddings endpoint
+// (sashabaranov/go-openai with a configurable base URL: OpenAI, Azure
+// OpenAI, Ollama, vLLM, Hugging Face TEI, LocalAI). It batches by count and
+// by an estimated token budget, bounds the requests in flight, retries
+// 429, 5xx, timeouts and network errors with jittered exponential backoff
+// or the server's Retry-After, fails at once on 400/401/403/404 with a
+// message naming the cause, and rejects any response whose vectors are
+// missing, misplaced, of the wrong dimension or not finite. Its API key
+// comes from the environment or a file and is never logged (Secret).
 //
-// Later issues add, behind the same interface:
+// The local default model, which needs no network, lives in embed/local.
 //
-//   - an OpenAI-compatible provider (sashabaranov/go-openai with any base
-//     URL: OpenAI, Azure, Ollama, vLLM, TEI, LocalAI), with the API key taken
-//     from the environment only;
-//   - a local default model that needs no network, its matrix products on
-//     the simd kernels, so that `ragd` embeds out of the box;
-//   - a worker pool in front of any Embedder: batching, a bounded queue,
-//     retries with backoff, rate limits and a content-hash cache.
+// # Layers
+//
+// Pool sits in front of any Embedder, shared by the process: a bounded
+// queue with back-pressure, micro-batching of concurrent small calls,
+// dedupe of identical texts, order kept per caller. Cache (OpenCache, then
+// Cache.Wrap) stores vectors in a bbolt file keyed by provider, model,
+// dimension and the SHA-256 of the text, so that re-embedding unchanged
+// text makes no call. Metrics is a prometheus.Collector fed by all three.
+// A typical ingestion chain is Cache.Wrap(Pool(OpenAI)): cache hits never
+// queue, and the misses of concurrent callers are batched together.
+//
+// # Errors
+//
+// errors.go lists the sentinels: ErrEmptyText (in a *TextError naming the
+// text's index), the provider's ErrUnauthorized, ErrModelNotFound,
+// ErrBadRequest, ErrRateLimited, ErrUnavailable and ErrBadResponse (in a
+// *ProviderError with the HTTP status and Retry-After), ErrClosed and
+// ErrInvalidConfig.
+//
+// # Formats
+//
+// The cache file is a bbolt file described at cacheFormat in cache.go:
+// one bucket per (provider, model, dimension), SHA-256 keys, values of a
+// version byte, a CRC-32C and little-endian float32s. A damaged value is a
+// miss, never a vector.
 //
 // # Concurrency
 //
-// Every Embedder is safe for concurrent use. Hash holds no mutable state.
+// Every Embedder here is safe for concurrent use. Hash holds no mutable
+// state. OpenAI shares one limit of requests in flight among its callers.
+// Pool owns a dispatcher and Workers goroutines, stopped by Close; OpenAI
+// and Cache own no goroutine (Close releases idle connections and the
+// file).
 package embed

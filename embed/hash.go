@@ -141,8 +141,8 @@ func (h *Hash) Dimension() int { return h.dim }
 func (h *Hash) Model() string { return h.model }
 
 // Embed returns one unit vector per text (see Hash). It checks ctx before
-// each text. A text without features fails the whole call with an error
-// that wraps ErrEmptyText and names the text's index.
+// each text. A text without features fails the whole call with a *TextError
+// that names the text's index and wraps ErrEmptyText.
 func (h *Hash) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	out := make([][]float32, len(texts))
 	slab := make([]float32, len(texts)*h.dim)
@@ -154,7 +154,7 @@ func (h *Hash) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 		}
 		v := slab[i*h.dim : (i+1)*h.dim : (i+1)*h.dim]
 		if !h.embed(sc, text, v) {
-			return nil, fmt.Errorf("%w: text %d", ErrEmptyText, i)
+			return nil, &TextError{Index: i, Err: ErrEmptyText}
 		}
 		out[i] = v
 	}

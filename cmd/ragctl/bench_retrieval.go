@@ -63,7 +63,7 @@ does (graded gains). --run writes the TREC run file. Vector and hybrid modes emb
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "beir", "", "BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
 	f.StringVar(&o.mode, "mode", "bm25", "bm25, vector or hybrid")
-	f.StringVar(&o.embedder, "embedder", "hash", "embedder for vector and hybrid modes: hash (local and openai come with the embedding layer)")
+	f.StringVar(&o.embedder, "embedder", "local", "embedder for vector and hybrid modes: local (the built-in model), hash (deterministic feature hashing, no model) or openai ($OPENAI_API_KEY, default endpoint and model)")
 	f.StringVar(&o.fusion, "fusion", "relative", "hybrid fusion: rrf or relative")
 	f.Float64Var(&o.alpha, "alpha", 0.5, "weight of the vector leg in relative fusion, in [0, 1]")
 	f.IntVar(&o.k, "k", 100, "hits per query")
@@ -76,7 +76,7 @@ does (graded gains). --run writes the TREC run file. Vector and hybrid modes emb
 	return cmd
 }
 
-func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOptions) error {
+func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOptions) (err error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -93,18 +93,16 @@ func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOpti
 	}
 	var emb embed.Embedder
 	if mode != index.ModeText {
-		switch o.embedder {
-		case "hash":
-			h, err := embed.NewHash(embed.HashConfig{Dimension: o.dim})
-			if err != nil {
-				return err
-			}
-			emb = h
-		case "local", "openai":
-			return fmt.Errorf("--embedder %s is not available yet: it comes with the embedding layer", o.embedder)
-		default:
-			return fmt.Errorf("--embedder %q: want hash", o.embedder)
+		eo := embedOptions{embedder: o.embedder, baseURL: embed.DefaultOpenAIBaseURL, model: embed.DefaultOpenAIModel, timeout: time.Minute}
+		if o.embedder == "hash" {
+			eo.dimensions = o.dim
 		}
+		e, release, err := newCLIEmbedder(eo)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, release()) }()
+		emb = e
 	}
 	if o.k < 1 || o.k > 10000 {
 		return fmt.Errorf("--k %d out of range [1, 10000]", o.k)

@@ -30,5 +30,6 @@ func newRootCmd() *cobra.Command {
 	}
 	bench.AddCommand(newBenchANNCmd(), newBenchPlotCmd(), newBenchRetrievalCmd())
 	root.AddCommand(bench)
+	root.AddCommand(newEmbedCmd())
 	return root
 }

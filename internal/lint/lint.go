@@ -44,7 +44,7 @@ var Rules = map[string]Rule{
 	"index/text/...":      {Internal: lowInternal, External: []string{"*"}},
 	"index/filter":        {Internal: lowInternal, External: []string{"github.com/RoaringBitmap/roaring", "github.com/bits-and-blooms/bitset", "github.com/mschoch/smat", "golang.org/x/sys"}},
 	"index":               {Internal: append([]string{"hnsw", "index/text", "index/store", "index/filter", "simd"}, lowInternal...), External: []string{"*"}},
-	"embed/...":           {Internal: append([]string{"simd"}, lowInternal...), External: []string{"*"}},
+	"embed/...":           {Internal: append([]string{"embed/...", "simd"}, lowInternal...), External: []string{"*"}},
 	"ingest/...":          {Internal: append([]string{"embed"}, lowInternal...), External: []string{"*"}},
 	"rag/...":             {Internal: append([]string{"index", "embed"}, lowInternal...), External: []string{"*"}},
 	"cluster/...":         {Internal: append([]string{"index"}, lowInternal...), External: []string{"*"}},

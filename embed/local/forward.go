@@ -1,0 +1,232 @@
+package local
+
+import (
+	"math"
+
+	"github.com/ragd/ragd/simd"
+)
+
+// workspace is the reusable working memory of one text's forward pass.
+// Buffers grow to the longest text seen and are reused after that.
+type workspace struct {
+	ids   []int32
+	x     []float32 // the residual stream, n × hidden (n × embedWidth at the input)
+	res   []float32 // layer 0's projected residual, n × hidden
+	h     []float32 // layer-normalised input of a sub-layer, n × hidden
+	qkv   []float32 // n × 3·width
+	k     []float32 // keys by head: heads × n × headWidth
+	vt    []float32 // values by head, transposed: heads × headWidth × n
+	ctx   []float32 // attention output before the output transform, n × width
+	ffn   []float32 // n × ffnWidth
+	tmp   []float32 // n × hidden
+	p     []float32 // one row of attention weights, n
+	pool  []float32 // hidden
+	outer []float32 // Dimension
+}
+
+func (ws *workspace) size(n int) {
+	ws.x = resize(ws.x, n*hidden)
+	ws.res = resize(ws.res, n*hidden)
+	ws.h = resize(ws.h, n*hidden)
+	ws.qkv = resize(ws.qkv, n*3*hidden)
+	ws.k = resize(ws.k, n*hidden)
+	ws.vt = resize(ws.vt, n*hidden)
+	ws.ctx = resize(ws.ctx, n*hidden)
+	ws.ffn = resize(ws.ffn, n*ffnWidth)
+	ws.tmp = resize(ws.tmp, n*hidden)
+	ws.p = resize(ws.p, n)
+	ws.pool = resize(ws.pool, hidden)
+	ws.outer = resize(ws.outer, Dimension)
+}
+
+// resize returns b with length n, reallocating only to grow. The contents
+// are not cleared: every buffer is fully written before it is read.
+func resize(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// forward writes the unit vector of the tokens ids (1 to maxLen of them)
+// into out, computing what the TF.js graph computes for one sentence:
+//
+//	x   = 2·embedding[ids] + timing          (the graph adds the embeddings twice)
+//	layer 0: x = W_r·x + b_r + Attention(LN(x)); x = x + FFN(LN(x))
+//	layer 1: x = x + Attention(LN(x));           x = x + FFN(LN(x))
+//	v   = tanh(W_p · mean_t(x) + b_p)
+//	out = v / sqrt(max(|v|², ε))
+//
+// Attention is 4-head scaled dot-product self-attention over all tokens
+// (no mask: one text, no padding), FFN is ReLU(x·W1+b1)·W2+b2, LN is layer
+// normalisation with ε added to the variance.
+func (w *weights) forward(ws *workspace, ids []int32, out []float32) {
+	n := len(ids)
+	ws.size(n)
+
+	x := ws.x[:n*embedWidth]
+	for t, id := range ids {
+		e := w.embedding[int(id)*embedWidth : (int(id)+1)*embedWidth]
+		s := w.timing[t*embedWidth : (t+1)*embedWidth]
+		row := x[t*embedWidth : (t+1)*embedWidth]
+		for i := range row {
+			row[i] = (e[i] + e[i]) + s[i]
+		}
+	}
+
+	for i := range w.layers {
+		l := &w.layers[i]
+		in := embedWidth
+		if i > 0 {
+			in = hidden
+		}
+		x := ws.x[:n*in]
+		h := ws.h[:n*in]
+		layerNorm(h, x, in, l.attnNormScale, l.attnNorm, w.normEps)
+		w.attention(ws, l, h, n)
+		attn := ws.tmp[:n*hidden]
+		l.out.apply(ws.ctx[:n*l.width], n, attn)
+		if l.residual != nil {
+			l.residual.apply(x, n, ws.res[:n*hidden])
+			copy(ws.x[:n*hidden], ws.res[:n*hidden])
+		}
+		x = ws.x[:n*hidden]
+		add(x, attn)
+
+		h = ws.h[:n*hidden]
+		layerNorm(h, x, hidden, l.ffnNormScale, l.ffnNorm, w.normEps)
+		f := ws.ffn[:n*ffnWidth]
+		l.ffn1.apply(h, n, f)
+		for j, v := range f {
+			f[j] = max(v, 0)
+		}
+		l.ffn2.apply(f, n, attn)
+		add(x, attn)
+	}
+
+	// Mean over the tokens, then the tanh layer and L2 normalisation.
+	x = ws.x[:n*hidden]
+	pool := ws.pool
+	copy(pool, x[:hidden])
+	for t := 1; t < n; t++ {
+		add(pool, x[t*hidden:(t+1)*hidden])
+	}
+	inv := 1 / float32(n)
+	for j := range pool {
+		pool[j] *= inv
+	}
+	w.pool.apply(pool, 1, out)
+	for j, v := range out {
+		out[j] = float32(math.Tanh(float64(v)))
+	}
+	sq := max(simd.Dot(out, out), w.l2Eps)
+	r := float32(1 / math.Sqrt(float64(sq)))
+	for j := range out {
+		out[j] *= r
+	}
+}
+
+// attention computes, from the normalised input h (n × in), the heads'
+// outputs side by side in ws.ctx (n × width).
+func (w *weights) attention(ws *workspace, l *layer, h []float32, n int) {
+	width := l.width
+	dh := width / heads
+	qkv := ws.qkv[:n*3*width]
+	l.qkv.apply(h, n, qkv)
+
+	// Scale q in place; gather k by head (rows of dh) and v by head,
+	// transposed (rows of n), so that both products below are DotBlocks.
+	k, vt := ws.k[:n*width], ws.vt[:n*width]
+	for t := range n {
+		row := qkv[t*3*width : (t+1)*3*width]
+		q := row[:width]
+		for j := range q {
+			q[j] *= l.attnScale
+		}
+		for hd := range heads {
+			copy(k[(hd*n+t)*dh:(hd*n+t+1)*dh], row[width+hd*dh:width+(hd+1)*dh])
+			v := row[2*width+hd*dh : 2*width+(hd+1)*dh]
+			base := hd * dh * n
+			for d, x := range v {
+				vt[base+d*n+t] = x
+			}
+		}
+	}
+
+	p := ws.p[:n]
+	ctx := ws.ctx[:n*width]
+	for hd := range heads {
+		kh := k[hd*n*dh : (hd+1)*n*dh]
+		vh := vt[hd*dh*n : (hd+1)*dh*n]
+		for t := range n {
+			q := qkv[t*3*width+hd*dh : t*3*width+(hd+1)*dh]
+			simd.DotBlock(q, kh, p)
+			softmax(p)
+			simd.DotBlock(p, vh, ctx[t*width+hd*dh:t*width+(hd+1)*dh])
+		}
+	}
+}
+
+// apply sets y (n × out) to x (n × in) times the weights plus the bias.
+// The weights are walked in blocks of l.rows rows, each block serving
+// every token while it is in cache.
+func (l *linear) apply(x []float32, n int, y []float32) {
+	for o := 0; o < l.out; o += l.rows {
+		e := min(o+l.rows, l.out)
+		block := l.w[o*l.in : e*l.in]
+		for t := range n {
+			simd.DotBlock(x[t*l.in:(t+1)*l.in], block, y[t*l.out+o:t*l.out+e])
+		}
+	}
+	for t := range n {
+		add(y[t*l.out:(t+1)*l.out], l.b)
+	}
+}
+
+// layerNorm normalises each row of x (width wide) into y: (x − mean) ·
+// scale / sqrt(variance + eps) + bias.
+func layerNorm(y, x []float32, width int, scale, bias []float32, eps float32) {
+	for r := 0; r < len(x); r += width {
+		xr, yr := x[r:r+width], y[r:r+width]
+		var sum float32
+		for _, v := range xr {
+			sum += v
+		}
+		mean := sum / float32(width)
+		var sq float32
+		for _, v := range xr {
+			d := v - mean
+			sq += d * d
+		}
+		rs := float32(1 / math.Sqrt(float64(sq/float32(width)+eps)))
+		for i, v := range xr {
+			yr[i] = scale[i]*rs*(v-mean) + bias[i]
+		}
+	}
+}
+
+// softmax replaces p with exp(p − max) / Σ exp(p − max).
+func softmax(p []float32) {
+	m := p[0]
+	for _, v := range p[1:] {
+		m = max(m, v)
+	}
+	var sum float32
+	for i, v := range p {
+		e := float32(math.Exp(float64(v - m)))
+		p[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range p {
+		p[i] *= inv
+	}
+}
+
+// add adds b to a, element by element.
+func add(a, b []float32) {
+	b = b[:len(a)]
+	for i := range a {
+		a[i] += b[i]
+	}
+}

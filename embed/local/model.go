@@ -1,0 +1,109 @@
+package local
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ragd/ragd/embed"
+)
+
+// ModelName is what Model.Model returns under the default Config: the
+// Universal Sentence Encoder lite, TF-Hub version 2.
+const ModelName = "use-lite-2"
+
+// Model is the Universal Sentence Encoder lite, run in pure Go: an
+// embed.Embedder that needs no network and no files. Its vectors have 512
+// dimensions, unit length, and match those of the published TF.js model
+// (cosine ≥ 0.999 on the reference sentences, identical token ids).
+//
+// The first MaxTokens tokens of a text are embedded (see package spm for
+// the tokenizer); the rest is dropped, as the TF.js graph drops every
+// token after the 128th. Texts of more than about 100 English words are
+// therefore cut: split long documents into passages before embedding them.
+// Tokenisation stops soon after the tokens needed, so a long text costs
+// little more than its first 128 tokens (except a long run of text
+// without spaces, such as Chinese, which is tokenised to its end).
+//
+// Model is safe for concurrent use. Each Embed call runs on the calling
+// goroutine, one text after the other; callers parallelise by calling Embed
+// from several goroutines.
+type Model struct {
+	w         *weights
+	maxTokens int
+	name      string
+	pool      sync.Pool // *workspace
+}
+
+var _ embed.Embedder = (*Model)(nil)
+
+// New returns a Model. The first call decodes the embedded model file
+// (about 14 MB: checksum, float16 to float32, building the tokenizer),
+// which takes some tens of milliseconds; the weights (28 MB) are then kept
+// for the life of the process and shared by every Model.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	w, err := loadShared()
+	if err != nil {
+		return nil, err
+	}
+	return newModel(w, cfg), nil
+}
+
+func newModel(w *weights, cfg Config) *Model {
+	m := &Model{w: w, maxTokens: cfg.MaxTokens, name: ModelName}
+	if cfg.MaxTokens != MaxSequenceLength {
+		m.name += "-max" + strconv.Itoa(cfg.MaxTokens)
+	}
+	m.pool.New = func() any { return new(workspace) }
+	return m
+}
+
+// Dimension returns 512.
+func (m *Model) Dimension() int { return Dimension }
+
+// Model returns ModelName, with "-max<N>" appended when Config.MaxTokens
+// is below MaxSequenceLength: such vectors differ for long texts and must
+// not be mixed with the default ones.
+func (m *Model) Model() string { return m.name }
+
+// MaxTokens returns how many tokens of a text are embedded.
+func (m *Model) MaxTokens() int { return m.maxTokens }
+
+// Tokenize returns all the token ids of text, before the cut to
+// MaxTokens, so that a caller can measure a passage against the limit.
+func (m *Model) Tokenize(text string) []int32 { return m.w.tok.Encode(nil, text) }
+
+// Embed returns one unit vector of length 512 per text. It checks ctx
+// before each text. A text that is empty or only white space has nothing
+// to embed: it fails the whole call with an *embed.TextError naming the
+// text's index and wrapping embed.ErrEmptyText, as the OpenAI provider
+// does. (Unlike the hash embedder, punctuation and symbols alone are
+// embedded: the model has pieces for them, ":-)" among them.)
+func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	slab := make([]float32, len(texts)*Dimension)
+	ws := m.pool.Get().(*workspace)
+	defer m.pool.Put(ws)
+	for i, text := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(text) == "" {
+			return nil, &embed.TextError{Index: i, Err: embed.ErrEmptyText}
+		}
+		ws.ids = m.w.tok.EncodePrefix(ws.ids[:0], text, m.maxTokens)
+		ids := ws.ids[:min(len(ws.ids), m.maxTokens)]
+		if len(ids) == 0 { // not reached: a text that is not blank has tokens
+			return nil, &embed.TextError{Index: i, Err: embed.ErrEmptyText}
+		}
+		v := slab[i*Dimension : (i+1)*Dimension : (i+1)*Dimension]
+		m.w.forward(ws, ids, v)
+		out[i] = v
+	}
+	return out, nil
+}
