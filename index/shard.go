@@ -181,6 +181,7 @@ func (s *shard) recoverGraph(last, floor uint64) error {
 	if err != nil {
 		return err
 	}
+	var adds []graphAdd
 	for num := range touched {
 		d, ok, err := s.store.GetByNum(num)
 		if err != nil {
@@ -190,10 +191,11 @@ func (s *shard) recoverGraph(last, floor uint64) error {
 			return fmt.Errorf("replay graph: %w", err)
 		}
 		if ok && d.Vector != nil {
-			if err := s.graph.Add(num, d.Vector); err != nil {
-				return fmt.Errorf("replay graph: doc %d: %w", num, err)
-			}
+			adds = append(adds, graphAdd{num, d.Vector})
 		}
+	}
+	if err := s.addVectors(adds); err != nil {
+		return fmt.Errorf("replay graph: %w", err)
 	}
 	if len(touched) > 0 {
 		s.log.Info("graph replayed the change log", "from_seq", seq, "to_seq", last, "docs", len(touched))
@@ -257,7 +259,9 @@ func (s *shard) rebuildGraph(last uint64) error {
 	}
 	s.graph = g
 	s.graphSeq = 0 // nothing on disk yet: the next snapshot writes one
-	s.log.Info("graph rebuilt from the store", "vectors", g.Len(), "dur", time.Since(start))
+	if last > 0 {
+		s.log.Info("graph rebuilt from the store", "vectors", g.Len(), "dur", time.Since(start))
+	}
 	return nil
 }
 
