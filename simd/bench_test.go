@@ -2,7 +2,9 @@ package simd
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/viterin/vek/vek32"
 )
@@ -313,4 +315,60 @@ func BenchmarkExported(b *testing.B) {
 		sinkF = s
 		report(b, 3*784)
 	})
+}
+
+// batchDims are the vector lengths of the local embedding model's dense
+// layers (embed/local); batchQueries is the token count of its benchmark
+// passage and batchRows a block of weight rows as it walks them.
+var batchDims = []int{256, 512, 1536}
+
+const (
+	batchQueries = 75
+	batchRows    = 32
+)
+
+// alignedFloats returns n values in [-1, 1) starting off floats after a
+// 64-byte boundary.
+func alignedFloats(r *rand.Rand, n, off int) []float32 {
+	s := randFloats(r, n+off+15, 0)
+	skip := int(-uintptr(unsafe.Pointer(unsafe.SliceData(s))) % 64 / 4)
+	return s[skip+off : skip+off+n]
+}
+
+// BenchmarkDotBlockBatch runs batchQueries queries against batchRows rows,
+// all starting on 64-byte boundaries: "batch" is DotBlockBatch,
+// "batch-unaligned" the same one float off the boundaries (as a matrix
+// decoded into an arbitrary slice would be), "dotblock" one DotBlock per
+// query, the way the local model computed its layers before DotBlockBatch.
+func BenchmarkDotBlockBatch(b *testing.B) {
+	for _, ns := range kernelSets() {
+		for _, way := range []string{"batch", "batch-unaligned", "dotblock"} {
+			b.Run(way+"/"+ns.label, func(b *testing.B) {
+				for _, dim := range batchDims {
+					b.Run(fmt.Sprint(dim), func(b *testing.B) {
+						r := newRand(uint64(dim))
+						off := 0
+						if way == "batch-unaligned" {
+							off = 1
+						}
+						qs := alignedFloats(r, dim*batchQueries, off)
+						block := alignedFloats(r, dim*batchRows, off)
+						out := make([]float32, batchQueries*batchRows)
+						b.SetBytes(int64(4 * dim * (batchQueries + batchRows)))
+						b.ReportAllocs()
+						for b.Loop() {
+							if way == "dotblock" {
+								for i := range batchQueries {
+									ns.set.dotBlock(qs[i*dim:(i+1)*dim], block, out[i*batchRows:(i+1)*batchRows])
+								}
+								continue
+							}
+							ns.set.dotBlockBatch(qs, block, dim, out, batchRows)
+						}
+						report(b, 2*float64(dim*batchQueries*batchRows))
+					})
+				}
+			})
+		}
+	}
 }

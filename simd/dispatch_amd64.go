@@ -22,6 +22,7 @@ var avx2Set = kernelSet{
 	dotBlock:         dotBlockAVX2,
 	l2SquaredBlock:   l2SquaredBlockAVX2,
 	cosineBlock:      cosineBlockAVX2,
+	dotBlockBatch:    dotBlockBatchAVX2,
 	dotInt8:          dotInt8AVX2,
 	l2Int8:           l2SquaredInt8AVX2,
 	dotInt8Block:     dotInt8BlockAVX2,
@@ -41,6 +42,7 @@ var avx512Set = kernelSet{
 	dotBlock:         dotBlockAVX512,
 	l2SquaredBlock:   l2SquaredBlockAVX512,
 	cosineBlock:      cosineBlockAVX512,
+	dotBlockBatch:    dotBlockBatchAVX512,
 	dotInt8:          dotInt8AVX512,
 	l2Int8:           l2SquaredInt8AVX512,
 	dotInt8Block:     dotInt8BlockAVX512,
@@ -124,6 +126,21 @@ func cosineBlockAVX512(q, block, out []float32) {
 			out[i] = cosineFromParts(out[i], qq, nn)
 		}
 		out, block = out[n:], block[n*len(q):]
+	}
+}
+
+// dotBlockBatchAVX2 and dotBlockBatchAVX512 count the queries and rows for
+// the kernels, which need at least one of each.
+
+func dotBlockBatchAVX2(qs, block []float32, dim int, out []float32, stride int) {
+	if nq, nb := len(qs)/dim, len(block)/dim; nq > 0 && nb > 0 {
+		dotBatchAVX2(qs, block, out, nq, nb, dim, stride)
+	}
+}
+
+func dotBlockBatchAVX512(qs, block []float32, dim int, out []float32, stride int) {
+	if nq, nb := len(qs)/dim, len(block)/dim; nq > 0 && nb > 0 {
+		dotBatchAVX512(qs, block, out, nq, nb, dim, stride)
 	}
 }
 

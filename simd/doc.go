@@ -8,7 +8,11 @@
 // query against a block of vectors laid out back to back in a slab (stride =
 // the query's length), writing one result per vector into a caller's slice.
 // A block kernel's result for a row is bit for bit the single-vector
-// kernel's for that row.
+// kernel's for that row. The float32 dot product has a third shape,
+// DotBlockBatch: several queries against a block (a matrix product, the
+// kernel of the local embedding model's dense layers). It sums in another
+// order, so its results equal Dot's only up to rounding, but each depends
+// only on its query and row, not on the rest of the call.
 //
 // The implementation is chosen once, at start-up, from the CPU's features
 // (golang.org/x/sys/cpu): AVX-512 (F, BW and VL; VNNI and VPOPCNTDQ where

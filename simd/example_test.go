@@ -68,3 +68,23 @@ func ExampleNormalize() {
 	// true [0.6 0.8]
 	// false
 }
+
+// A dense layer y = x·Wᵀ: two inputs of 3 floats against a weight matrix
+// of 2 outputs stored one row per output.
+func ExampleDotBlockBatch() {
+	x := []float32{
+		1, 2, 3,
+		4, 5, 6,
+	}
+	w := []float32{
+		1, 0, 0,
+		1, 1, 1,
+	}
+	y := make([]float32, 2*2)
+	simd.DotBlockBatch(x, w, 3, y, 2)
+	fmt.Println(y[:2])
+	fmt.Println(y[2:])
+	// Output:
+	// [1 6]
+	// [4 15]
+}

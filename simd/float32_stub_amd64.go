@@ -39,6 +39,11 @@ func l2SquaredBlockAVX2(q []float32, block []float32, out []float32)
 //go:noescape
 func dotNormBlockAVX2(q []float32, block []float32, dots []float32, norms []float32)
 
+// dotBatchAVX2 sets out[i*stride+j] to q_i·r_j for nq queries and nb rows of dim floats (dim, nq, nb > 0), in tiles of 3×4.
+//
+//go:noescape
+func dotBatchAVX2(q []float32, block []float32, out []float32, nq int, nb int, dim int, stride int)
+
 // dotAVX512 is the AVX512 kernel for one pair of vectors of equal length.
 //
 //go:noescape
@@ -73,3 +78,8 @@ func l2SquaredBlockAVX512(q []float32, block []float32, out []float32)
 //
 //go:noescape
 func dotNormBlockAVX512(q []float32, block []float32, dots []float32, norms []float32)
+
+// dotBatchAVX512 sets out[i*stride+j] to q_i·r_j for nq queries and nb rows of dim floats (dim, nq, nb > 0), in tiles of 4×4.
+//
+//go:noescape
+func dotBatchAVX512(q []float32, block []float32, out []float32, nq int, nb int, dim int, stride int)

@@ -87,6 +87,14 @@ func dotBlockGo(q, block, out []float32) {
 	}
 }
 
+// dotBlockBatchGo is one dotBlockGo per query: each result is dotGo's.
+func dotBlockBatchGo(qs, block []float32, dim int, out []float32, stride int) {
+	nb := len(block) / dim
+	for i := range len(qs) / dim {
+		dotBlockGo(qs[i*dim:(i+1)*dim], block, out[i*stride:i*stride+nb])
+	}
+}
+
 func l2SquaredBlockGo(q, block, out []float32) {
 	for i := range out {
 		out[i] = l2SquaredGo(q, block[i*len(q):(i+1)*len(q)])

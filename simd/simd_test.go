@@ -461,6 +461,7 @@ func TestNoAllocs(t *testing.T) {
 	block, out := randFloats(r, 784*70, 0), make([]float32, 70)
 	ia, iblock := randInt8s(r, 784, 0), randInt8s(r, 784*70, 0)
 	wa, wblock := randWords(r, 24, 0), randWords(r, 24*70, 0)
+	qs, bout := randFloats(r, 784*5, 0), make([]float32, 5*70)
 	allocs := testing.AllocsPerRun(20, func() {
 		Dot(a, b)
 		L2Squared(a, b)
@@ -470,6 +471,7 @@ func TestNoAllocs(t *testing.T) {
 		DotBlock(a, block, out)
 		L2SquaredBlock(a, block, out)
 		CosineBlock(a, block, out)
+		DotBlockBatch(qs, block, 784, bout, 70)
 		DotInt8(ia, ia)
 		L2SquaredInt8(ia, ia)
 		DotInt8Block(ia, iblock, out)

@@ -17,8 +17,9 @@
 //     4-head self-attention and ReLU feed-forward blocks, layer 0 widening
 //     the stream from 256 to 512 through a dense residual projection; mean
 //     pooling over the tokens; a tanh dense layer; L2 normalisation. The
-//     matrix products are cache-blocked runs of simd.DotBlock over weights
-//     stored one row per output.
+//     matrix products are cache-blocked simd.DotBlockBatch calls (all
+//     tokens against a block of weight rows, stored one row per output),
+//     and so are the attention products.
 //
 // The tokenizer is package spm, which reproduces the JavaScript tokenizer
 // of @tensorflow-models/universal-sentence-encoder 1.3.3 id for id. Token

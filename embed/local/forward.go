@@ -14,12 +14,13 @@ type workspace struct {
 	res   []float32 // layer 0's projected residual, n × hidden
 	h     []float32 // layer-normalised input of a sub-layer, n × hidden
 	qkv   []float32 // n × 3·width
+	q     []float32 // scaled queries by head: heads × n × headWidth
 	k     []float32 // keys by head: heads × n × headWidth
 	vt    []float32 // values by head, transposed: heads × headWidth × n
 	ctx   []float32 // attention output before the output transform, n × width
 	ffn   []float32 // n × ffnWidth
 	tmp   []float32 // n × hidden
-	p     []float32 // one row of attention weights, n
+	p     []float32 // one head's attention weights, n × n
 	pool  []float32 // hidden
 	outer []float32 // Dimension
 }
@@ -29,12 +30,13 @@ func (ws *workspace) size(n int) {
 	ws.res = resize(ws.res, n*hidden)
 	ws.h = resize(ws.h, n*hidden)
 	ws.qkv = resize(ws.qkv, n*3*hidden)
+	ws.q = resize(ws.q, n*hidden)
 	ws.k = resize(ws.k, n*hidden)
 	ws.vt = resize(ws.vt, n*hidden)
 	ws.ctx = resize(ws.ctx, n*hidden)
 	ws.ffn = resize(ws.ffn, n*ffnWidth)
 	ws.tmp = resize(ws.tmp, n*hidden)
-	ws.p = resize(ws.p, n)
+	ws.p = resize(ws.p, n*n)
 	ws.pool = resize(ws.pool, hidden)
 	ws.outer = resize(ws.outer, Dimension)
 }
@@ -134,16 +136,17 @@ func (w *weights) attention(ws *workspace, l *layer, h []float32, n int) {
 	qkv := ws.qkv[:n*3*width]
 	l.qkv.apply(h, n, qkv)
 
-	// Scale q in place; gather k by head (rows of dh) and v by head,
-	// transposed (rows of n), so that both products below are DotBlocks.
-	k, vt := ws.k[:n*width], ws.vt[:n*width]
+	// Gather q, scaled, and k by head (rows of dh), and v by head,
+	// transposed (rows of n), so that both products below are batches of
+	// dot products.
+	q, k, vt := ws.q[:n*width], ws.k[:n*width], ws.vt[:n*width]
 	for t := range n {
 		row := qkv[t*3*width : (t+1)*3*width]
-		q := row[:width]
-		for j := range q {
-			q[j] *= l.attnScale
-		}
 		for hd := range heads {
+			qh := q[(hd*n+t)*dh : (hd*n+t+1)*dh]
+			for j, x := range row[hd*dh : (hd+1)*dh] {
+				qh[j] = x * l.attnScale
+			}
 			copy(k[(hd*n+t)*dh:(hd*n+t+1)*dh], row[width+hd*dh:width+(hd+1)*dh])
 			v := row[2*width+hd*dh : 2*width+(hd+1)*dh]
 			base := hd * dh * n
@@ -153,30 +156,27 @@ func (w *weights) attention(ws *workspace, l *layer, h []float32, n int) {
 		}
 	}
 
-	p := ws.p[:n]
+	// Per head: the weights p = softmax(q·kᵀ) row by row, then p·v into
+	// the head's columns of ctx.
+	p := ws.p[:n*n]
 	ctx := ws.ctx[:n*width]
 	for hd := range heads {
-		kh := k[hd*n*dh : (hd+1)*n*dh]
-		vh := vt[hd*dh*n : (hd+1)*dh*n]
+		simd.DotBlockBatch(q[hd*n*dh:(hd+1)*n*dh], k[hd*n*dh:(hd+1)*n*dh], dh, p, n)
 		for t := range n {
-			q := qkv[t*3*width+hd*dh : t*3*width+(hd+1)*dh]
-			simd.DotBlock(q, kh, p)
-			softmax(p)
-			simd.DotBlock(p, vh, ctx[t*width+hd*dh:t*width+(hd+1)*dh])
+			softmax(p[t*n : (t+1)*n])
 		}
+		simd.DotBlockBatch(p, vt[hd*dh*n:(hd+1)*dh*n], n, ctx[hd*dh:], width)
 	}
 }
 
 // apply sets y (n × out) to x (n × in) times the weights plus the bias.
-// The weights are walked in blocks of l.rows rows, each block serving
-// every token while it is in cache.
+// The weights are walked in blocks of l.rows rows, each block multiplied
+// with every token by one DotBlockBatch while it is in cache.
 func (l *linear) apply(x []float32, n int, y []float32) {
+	x = x[:n*l.in]
 	for o := 0; o < l.out; o += l.rows {
 		e := min(o+l.rows, l.out)
-		block := l.w[o*l.in : e*l.in]
-		for t := range n {
-			simd.DotBlock(x[t*l.in:(t+1)*l.in], block, y[t*l.out+o:t*l.out+e])
-		}
+		simd.DotBlockBatch(x, l.w[o*l.in:e*l.in], l.in, y[o:], l.out)
 	}
 	for t := range n {
 		add(y[t*l.out:(t+1)*l.out], l.b)

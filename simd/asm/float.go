@@ -367,6 +367,7 @@ func genFloat32() {
 		genBlock(s, "dot", opDot, blockRows(s, opDot))
 		genBlock(s, "l2Squared", opL2, blockRows(s, opL2))
 		genBlock(s, "dotNorm", opDotNorm, blockRows(s, opDotNorm))
+		genDotBatch(s)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"io"
 	"math"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // On-disk format; do not change.
@@ -243,11 +244,29 @@ func (r *reader) u8(what string) int {
 	return 0
 }
 
+// memAlign is the alignment in memory of every tensor's Data, in floats: a
+// cache line (64 bytes). The SIMD kernels that read a matrix row by row are
+// about a third faster when no load straddles two lines, which holds when
+// the matrix starts on a line and its rows are a multiple of 16 floats long.
+const memAlign = 16
+
+// alignFloats rounds n up to a multiple of memAlign.
+func alignFloats(n int) int { return (n + memAlign - 1) / memAlign * memAlign }
+
+// alignedSlab returns n zero floats starting on a 64-byte boundary.
+func alignedSlab(n int) []float32 {
+	s := make([]float32, n+memAlign-1)
+	addr := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	off := int((4*memAlign - addr%(4*memAlign)) % (4 * memAlign) / 4)
+	return s[off : off+n : off+n]
+}
+
 // Decode parses a model file. It checks the magic, the version, the
 // length recorded in the header and the CRC-32C before it reads anything
 // else, then every count, length and shape against the bytes that are
 // there, and that every element is finite. The tensors come back as
-// float32 whatever their stored type, in one allocation.
+// float32 whatever their stored type, in one allocation, each tensor's
+// Data starting on a 64-byte boundary (memAlign).
 func Decode(b []byte) (*File, error) {
 	if len(b) < headerSize+trailerSize {
 		return nil, corrupt(-1, "%d bytes, shorter than a header and a trailer (%d): truncated", len(b), headerSize+trailerSize)
@@ -312,10 +331,10 @@ func Decode(b []byte) (*File, error) {
 		if !ok || total+n > len(body) { // every element takes at least 2 bytes
 			return nil, corrupt(off, "tensor %s: shape %v too large for the file", name, shape)
 		}
-		total += n
+		total += alignFloats(n)
 		f.Tensors = append(f.Tensors, Tensor{Name: string(name), DType: dtype, Shape: shape})
 	}
-	slab := make([]float32, total)
+	slab := alignedSlab(total)
 	for i := range f.Tensors {
 		t := &f.Tensors[i]
 		n, _ := numElements(t.Shape)
@@ -329,7 +348,7 @@ func Decode(b []byte) (*File, error) {
 				return nil, corrupt(r.off-len(data)-len(pad), "non-zero padding before tensor %s", t.Name)
 			}
 		}
-		t.Data, slab = slab[:n:n], slab[n:]
+		t.Data, slab = slab[:n:n], slab[alignFloats(n):]
 		finite := true
 		switch t.DType {
 		case Float32:

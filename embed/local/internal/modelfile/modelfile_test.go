@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -52,6 +53,9 @@ func TestRoundTrip(t *testing.T) {
 			require.Equal(t, want.Shape, g.Shape)
 		}
 		require.Len(t, g.Data, len(want.Data))
+		if len(g.Data) > 0 {
+			require.Zero(t, uintptr(unsafe.Pointer(&g.Data[0]))%64, "%s: data not on a cache line", want.Name)
+		}
 		for j, x := range want.Data {
 			if want.DType == Float16 {
 				h, ok := toFloat16(x)
