@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ragd/ragd/index/filter"
@@ -248,15 +249,7 @@ func (c *Collection) Scan(ctx context.Context, cursor string, limit int, withVec
 		}
 		all = append(all, docs...)
 	}
-	slices.SortFunc(all, func(a, b store.Doc) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, func(a, b store.Doc) int { return strings.Compare(a.ID, b.ID) })
 	next := ""
 	if len(all) > limit {
 		all = all[:limit]

@@ -34,89 +34,66 @@ type candidate struct {
 func (a candidate) key() uint64 { return uint64(a.shard)<<32 | uint64(a.num) }
 
 // tieBreaker orders tied candidates by document ID, so that results do not
-// depend on how documents are spread over shards or numbered in them. It
-// looks IDs up only for candidates that tie (warm reads a whole list's tied
-// ones at once, one store read per shard) and remembers them. Without
-// idsOf (one shard) it orders them by document number instead.
+// depend on how documents are spread over shards or numbered in them.
+// Without idsOf (one shard) it orders them by document number instead,
+// which needs no store read.
 type tieBreaker struct {
 	idsOf func(shard int, nums []uint32) ([]string, error)
-	cache map[uint64]string
 	err   error // the first lookup error
 }
 
-func newTieBreaker(idsOf func(shard int, nums []uint32) ([]string, error)) *tieBreaker {
-	return &tieBreaker{idsOf: idsOf, cache: make(map[uint64]string)}
-}
-
-func tieKey(shard int, num uint32) uint64 { return uint64(shard)<<32 | uint64(num) }
-
-func (t *tieBreaker) id(shard int, num uint32) string {
-	k := tieKey(shard, num)
-	if id, ok := t.cache[k]; ok {
-		return id
-	}
-	t.lookup(shard, []uint32{num})
-	return t.cache[k]
-}
-
-func (t *tieBreaker) lookup(shard int, nums []uint32) {
-	ids, err := t.idsOf(shard, nums)
-	if err != nil {
-		if t.err == nil {
-			t.err = err
-		}
-		ids = make([]string, len(nums))
-	}
-	for i, n := range nums {
-		t.cache[tieKey(shard, n)] = ids[i]
-	}
-}
-
-// warm looks up the IDs of the members of every tie group that begins
-// among the first limit entries of a list of n sorted by score, best first.
-func (t *tieBreaker) warm(n, limit int, score func(int) float64, key func(int) (int, uint32)) {
-	if t.idsOf == nil {
-		return
-	}
-	var want map[int][]uint32
-	for i := 0; i < n && i < limit; {
+// sortTied sorts xs best first by better (< 0: a before b); the groups
+// that better cannot order and that begin among the first limit are then
+// ordered by the tie-breaker, their IDs read in one store read per shard.
+func sortTied[T any](xs []T, limit int, better func(a, b T) int, key func(T) (shard int, num uint32), t *tieBreaker) {
+	slices.SortFunc(xs, better)
+	type group struct{ i, j int }
+	var groups []group
+	want := make(map[int][]uint32)
+	for i := 0; i < len(xs) && i < limit; {
 		j := i + 1
-		for j < n && score(j) == score(i) {
+		for j < len(xs) && better(xs[i], xs[j]) == 0 {
 			j++
 		}
 		if j-i > 1 {
-			if want == nil {
-				want = make(map[int][]uint32)
-			}
-			for x := i; x < j; x++ {
-				if s, num := key(x); t.cache[tieKey(s, num)] == "" {
+			groups = append(groups, group{i, j})
+			if t.idsOf != nil {
+				for _, x := range xs[i:j] {
+					s, num := key(x)
 					want[s] = append(want[s], num)
 				}
 			}
 		}
 		i = j
 	}
+	if len(groups) == 0 {
+		return
+	}
+	ids := make(map[uint64]string)
 	for s, nums := range want {
-		t.lookup(s, nums)
+		got, err := t.idsOf(s, nums)
+		if err != nil {
+			if t.err == nil {
+				t.err = err
+			}
+			continue // such ties fall back to shard and number order
+		}
+		for i, n := range nums {
+			ids[uint64(s)<<32|uint64(n)] = got[i]
+		}
 	}
-}
-
-func (t *tieBreaker) compare(ashard int, anum uint32, bshard int, bnum uint32) int {
-	if ashard == bshard && anum == bnum {
-		return 0
+	for _, g := range groups {
+		slices.SortFunc(xs[g.i:g.j], func(a, b T) int {
+			as, an := key(a)
+			bs, bn := key(b)
+			if t.idsOf != nil {
+				if c := cmp.Compare(ids[uint64(as)<<32|uint64(an)], ids[uint64(bs)<<32|uint64(bn)]); c != 0 {
+					return c
+				}
+			}
+			return cmp.Or(cmp.Compare(as, bs), cmp.Compare(an, bn))
+		})
 	}
-	if t.idsOf == nil {
-		return cmp.Compare(anum, bnum)
-	}
-	return cmp.Compare(t.id(ashard, anum), t.id(bshard, bnum))
-}
-
-// byScore orders candidates best first, ties by document ID.
-func (t *tieBreaker) byScore(a, b candidate) int {
-	if c := cmp.Compare(b.score, a.score); c != 0 {
-		return c
-	}
-	return t.compare(a.shard, a.num, b.shard, b.num)
 }
 
 // fused is a hybrid hit with what each leg said of it.
@@ -163,20 +140,9 @@ func fuse(vec, txt []candidate, f Fusion, alpha float64, rrfK int, k int, tb *ti
 		}
 	}
 	// Ties: the better best rank across legs, then the document ID.
-	byScoreRank := func(a, b *fused) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return cmp.Compare(bestRank(a), bestRank(b))
-	}
-	slices.SortFunc(out, byScoreRank)
-	tb.warm(len(out), k, func(i int) float64 { return out[i].score }, func(i int) (int, uint32) { return out[i].shard, out[i].num })
-	slices.SortFunc(out, func(a, b *fused) int {
-		if c := byScoreRank(a, b); c != 0 {
-			return c
-		}
-		return tb.compare(a.shard, a.num, b.shard, b.num)
-	})
+	sortTied(out, k, func(a, b *fused) int {
+		return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(bestRank(a), bestRank(b)))
+	}, func(h *fused) (int, uint32) { return h.shard, h.num }, tb)
 	if len(out) > k {
 		out = out[:k]
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -203,15 +204,7 @@ func (ix *Index) Collections() []CollectionConfig {
 	for _, c := range ix.mu.collections {
 		out = append(out, c.cfg)
 	}
-	slices.SortFunc(out, func(a, b CollectionConfig) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b CollectionConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

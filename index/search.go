@@ -276,7 +276,7 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if len(c.shards) == 1 {
 		idsOf = nil
 	}
-	tb := newTieBreaker(idsOf)
+	tb := &tieBreaker{idsOf: idsOf}
 	vec := mergeLeg(vecs, req.Depth, tb)
 	txt := mergeLeg(txts, req.Depth, tb)
 
@@ -330,9 +330,8 @@ func mergeLeg(per [][]candidate, depth int, tb *tieBreaker) []candidate {
 			all = append(all, c)
 		}
 	}
-	slices.SortFunc(all, func(a, b candidate) int { return cmp.Compare(b.score, a.score) })
-	tb.warm(len(all), depth, func(i int) float64 { return all[i].score }, func(i int) (int, uint32) { return all[i].shard, all[i].num })
-	slices.SortFunc(all, tb.byScore)
+	sortTied(all, depth, func(a, b candidate) int { return cmp.Compare(b.score, a.score) },
+		func(c candidate) (int, uint32) { return c.shard, c.num }, tb)
 	if len(all) > depth {
 		all = all[:depth]
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -231,25 +232,32 @@ func joinTitle(title, text string) string {
 	return title + "\n" + text
 }
 
-// embedEach embeds texts; a text the embedder finds empty gets no vector
-// (its document is then found by text only) instead of failing the batch.
+// embedEach embeds texts; a text the embedder rejects as empty gets no
+// vector (its document is then found by text only) instead of failing the
+// batch: it is left out and the rest embedded again.
 func embedEach(ctx context.Context, emb embed.Embedder, texts []string) ([][]float32, error) {
-	vecs, err := emb.Embed(ctx, texts)
-	if err == nil {
-		return vecs, nil
+	vecs := make([][]float32, len(texts))
+	left := make([]int, len(texts)) // positions still to embed
+	for i := range left {
+		left[i] = i
 	}
-	if !errors.Is(err, embed.ErrEmptyText) {
-		return nil, err
-	}
-	vecs = make([][]float32, len(texts))
-	for i, t := range texts {
-		v, err := emb.Embed(ctx, []string{t})
+	for len(left) > 0 {
+		batch := make([]string, len(left))
+		for j, i := range left {
+			batch[j] = texts[i]
+		}
+		vs, err := emb.Embed(ctx, batch)
+		var te *embed.TextError
 		switch {
-		case errors.Is(err, embed.ErrEmptyText):
-		case err != nil:
-			return nil, err
+		case err == nil:
+			for j, i := range left {
+				vecs[i] = vs[j]
+			}
+			return vecs, nil
+		case errors.As(err, &te) && errors.Is(err, embed.ErrEmptyText) && te.Index >= 0 && te.Index < len(left):
+			left = slices.Delete(left, te.Index, te.Index+1)
 		default:
-			vecs[i] = v[0]
+			return nil, err
 		}
 	}
 	return vecs, nil

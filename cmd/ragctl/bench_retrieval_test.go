@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/internal/beir"
 	"github.com/stretchr/testify/require"
 )
@@ -106,5 +107,23 @@ func TestBenchRetrievalErrors(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), c.want)
 		})
+	}
+}
+
+// TestEmbedEachSkipsEmpty: a text the embedder rejects as empty gets no
+// vector; the others get the vectors they get on their own.
+func TestEmbedEachSkipsEmpty(t *testing.T) {
+	h, err := embed.NewHash(embed.HashConfig{Dimension: 64})
+	require.NoError(t, err)
+	texts := []string{"hello world", "", "good day", "   "}
+	vecs, err := embedEach(t.Context(), h, texts)
+	require.NoError(t, err)
+	require.Len(t, vecs, 4)
+	require.Nil(t, vecs[1])
+	require.Nil(t, vecs[3])
+	for _, i := range []int{0, 2} {
+		alone, err := h.Embed(t.Context(), texts[i:i+1])
+		require.NoError(t, err)
+		require.Equal(t, alone[0], vecs[i])
 	}
 }

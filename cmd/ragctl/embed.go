@@ -178,7 +178,7 @@ func embedLines(ctx context.Context, e embed.Embedder, lines []string, first int
 	}
 	vs, err := e.Embed(ctx, lines)
 	if err != nil {
-		bad := rejectedLine(ctx, e, lines, err)
+		bad := rejectedLine(lines, err)
 		if bad < 0 {
 			return err
 		}
@@ -197,21 +197,12 @@ func embedLines(ctx context.Context, e embed.Embedder, lines []string, first int
 	return w.w.Flush()
 }
 
-// rejectedLine returns the index of the line that err is about, or -1 if
-// err is not about one text: a TextError's index, or, for an ErrEmptyText
-// without it, the first line that fails on its own.
-func rejectedLine(ctx context.Context, e embed.Embedder, lines []string, err error) int {
+// rejectedLine returns the index of the line that err is about (every
+// embedder reports a text it rejects as a *embed.TextError), or -1.
+func rejectedLine(lines []string, err error) int {
 	var te *embed.TextError
 	if errors.As(err, &te) && te.Index >= 0 && te.Index < len(lines) {
 		return te.Index
-	}
-	if !errors.Is(err, embed.ErrEmptyText) {
-		return -1
-	}
-	for i, l := range lines {
-		if _, err := e.Embed(ctx, []string{l}); errors.Is(err, embed.ErrEmptyText) {
-			return i
-		}
 	}
 	return -1
 }
