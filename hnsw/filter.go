@@ -45,11 +45,11 @@ func (g *Graph) searchFiltered(dst []Result, s *searcher, q []float32, k, ef int
 // less than a filtered walk with beam ef over live vectors of degree m0.
 // The walk visits about ef/f nodes to collect ef allowed ones, f =
 // card/live, and scores up to m0 neighbours of each; the scan scores card
-// vectors. So the scan wins when card² ≤ ef·m0·live. Measured on 100,000
-// random 384-d vectors (M 16, k and ef 100): the walk took as long as
-// scoring 55,000 vectors at f = 5 %, 28,000 at 10 %, 15,000 at 20 % and
-// 10,000 at 30 % (the model says 64,000, 32,000, 16,000 and 10,700), and
-// the crossover fell between 10 % and 20 % (model: 17,900 allowed).
+// vectors. So the scan wins when card² ≤ ef·m0·live. BenchmarkFilterStrategy
+// (100,000 random 384-d vectors, M 16, k and ef 100, walk and scan on the
+// same queries) measured walk / scan at 5.9 / 0.61 ms (f = 5 %), 3.1 / 1.1
+// (10 %), 1.7 / 2.2 (20 %) and 1.2 / 4.0 (30 %): the crossover falls
+// between 10 % and 20 %, where the model puts it (17,900 allowed).
 func scanCheaper(card, live, ef, m0 uint64) bool {
 	c := float64(card) // in floats: card² overflows uint64 for a full uint32 range
 	return c*c <= float64(ef)*float64(m0)*float64(live)
