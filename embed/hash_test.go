@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragd/ragd/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,15 +39,7 @@ func embedOne(t testing.TB, h *Hash, text string) []float32 {
 	return vs[0]
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
+func cosine(a, b []float32) float64 { return 1 - testutil.Distance("cosine", a, b) }
 
 func TestHashConfig(t *testing.T) {
 	tests := []struct {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/embed/local/internal/modelfile"
+	"github.com/ragd/ragd/internal/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -54,15 +54,7 @@ func references(t testing.TB) []reference {
 	return refs
 }
 
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return dot / math.Sqrt(na*nb)
-}
+func cosine(a, b []float32) float64 { return 1 - testutil.Distance("cosine", a, b) }
 
 // TestReferenceEmbeddings is the exactness test: the same token ids as the
 // JavaScript tokenizer and vectors within cosine 0.999 of TF.js's.
