@@ -225,6 +225,37 @@ func (c *Collection) Count(ctx context.Context) (int, error) {
 	return total, nil
 }
 
+// Stats are a collection's counts.
+type Stats struct {
+	// Documents stored.
+	Documents int
+	// Vectors in the graphs: the documents that have a vector.
+	Vectors int
+}
+
+// Stats returns the collection's counts, summed over its shards.
+func (c *Collection) Stats(ctx context.Context) (Stats, error) {
+	if err := c.acquire(); err != nil {
+		return Stats{}, err
+	}
+	defer c.release()
+	var st Stats
+	for _, sh := range c.shards {
+		if err := ctx.Err(); err != nil {
+			return Stats{}, err
+		}
+		n, err := sh.store.Count()
+		if err != nil {
+			return Stats{}, err
+		}
+		st.Documents += n
+		if sh.graph != nil {
+			st.Vectors += sh.graph.Len()
+		}
+	}
+	return st, nil
+}
+
 // MaxScanLimit bounds one page of Scan.
 const MaxScanLimit = 10000
 

@@ -621,3 +621,18 @@ func above(hits []Hit, score float64) []string {
 	}
 	return out
 }
+
+func TestStats(t *testing.T) {
+	ix := openTest(t, "", Config{})
+	c := mustCreate(t, ix, CollectionConfig{Name: "s", Dimension: 2, Shards: 2})
+	_, err := c.Upsert(context.Background(), []Document{{ID: "a", Vector: []float32{1, 0}}, {ID: "b", Text: "text only"}, {ID: "c", Vector: []float32{0, 1}}})
+	require.NoError(t, err)
+	st, err := c.Stats(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, Stats{Documents: 3, Vectors: 2}, st)
+	_, err = c.Delete(context.Background(), []string{"a"})
+	require.NoError(t, err)
+	st, err = c.Stats(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, Stats{Documents: 2, Vectors: 1}, st)
+}

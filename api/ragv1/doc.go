@@ -6,3 +6,11 @@
 package ragv1
 
 //go:generate ./gen.sh
+
+import _ "embed"
+
+// OpenAPI is the OpenAPI (Swagger 2.0) description of the REST API,
+// generated from ragd.proto and ragd_http.yaml.
+//
+//go:embed ragd.swagger.json
+var OpenAPI []byte

@@ -333,8 +333,11 @@ type Collection struct {
 	Hnsw      *HnswConfig            `protobuf:"bytes,6,opt,name=hnsw,proto3" json:"hnsw,omitempty"`
 	Text      *TextConfig            `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// documents in the collection.
-	Documents     int64 `protobuf:"varint,9,opt,name=documents,proto3" json:"documents,omitempty"`
+	// documents in the collection. (Counts are int32 so that JSON has
+	// numbers: proto3 JSON writes 64-bit integers as strings.)
+	Documents int32 `protobuf:"varint,9,opt,name=documents,proto3" json:"documents,omitempty"`
+	// vectors in the collection's graphs: the documents that have one.
+	Vectors       int32 `protobuf:"varint,10,opt,name=vectors,proto3" json:"vectors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,9 +428,16 @@ func (x *Collection) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Collection) GetDocuments() int64 {
+func (x *Collection) GetDocuments() int32 {
 	if x != nil {
 		return x.Documents
+	}
+	return 0
+}
+
+func (x *Collection) GetVectors() int32 {
+	if x != nil {
+		return x.Vectors
 	}
 	return 0
 }
@@ -1175,7 +1185,7 @@ func (x *DeleteDocumentsRequest) GetFilter() *structpb.Struct {
 
 type DeleteDocumentsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Deleted       int64                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Deleted       int32                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1210,7 +1220,7 @@ func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
 	return file_ragd_proto_rawDescGZIP(), []int{19}
 }
 
-func (x *DeleteDocumentsResponse) GetDeleted() int64 {
+func (x *DeleteDocumentsResponse) GetDeleted() int32 {
 	if x != nil {
 		return x.Deleted
 	}
@@ -1919,7 +1929,7 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06shards\x18\x04 \x01(\x05R\x06shards\x123\n" +
 	"\bembedder\x18\x05 \x01(\v2\x17.ragd.v1.EmbedderConfigR\bembedder\x12'\n" +
 	"\x04hnsw\x18\x06 \x01(\v2\x13.ragd.v1.HnswConfigR\x04hnsw\x12'\n" +
-	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xce\x02\n" +
+	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xe8\x02\n" +
 	"\n" +
 	"Collection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -1931,7 +1941,9 @@ const file_ragd_proto_rawDesc = "" +
 	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\x129\n" +
 	"\n" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1c\n" +
-	"\tdocuments\x18\t \x01(\x03R\tdocuments\"\x18\n" +
+	"\tdocuments\x18\t \x01(\x05R\tdocuments\x12\x18\n" +
+	"\avectors\x18\n" +
+	" \x01(\x05R\avectors\"\x18\n" +
 	"\x16ListCollectionsRequest\"P\n" +
 	"\x17ListCollectionsResponse\x125\n" +
 	"\vcollections\x18\x01 \x03(\v2\x13.ragd.v1.CollectionR\vcollections\"*\n" +
@@ -1986,7 +1998,7 @@ const file_ragd_proto_rawDesc = "" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\x12/\n" +
 	"\x06filter\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06filter\"3\n" +
 	"\x17DeleteDocumentsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x03R\adeleted\"\xd1\x02\n" +
+	"\adeleted\x18\x01 \x01(\x05R\adeleted\"\xd1\x02\n" +
 	"\rSearchRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +

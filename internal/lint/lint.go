@@ -48,7 +48,7 @@ var Rules = map[string]Rule{
 	"ingest/...":          {Internal: append([]string{"embed"}, lowInternal...), External: []string{"*"}},
 	"rag/...":             {Internal: append([]string{"index", "embed"}, lowInternal...), External: []string{"*"}},
 	"cluster/...":         {Internal: append([]string{"index"}, lowInternal...), External: []string{"*"}},
-	"server/...":          {Internal: append([]string{"cluster", "rag", "index", "embed", "api/ragv1"}, lowInternal...), External: []string{"*"}},
+	"server/...":          {Internal: append([]string{"cluster", "rag", "index", "index/filter", "embed/...", "api/ragv1"}, lowInternal...), External: []string{"*"}},
 	"api/ragv1/...":       {External: []string{"*"}},
 	"internal/fsutil":     {},
 	"internal/testutil":   {},

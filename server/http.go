@@ -1,0 +1,250 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	ragv1 "github.com/ragd/ragd/api/ragv1"
+)
+
+// jsonMarshaler is the gateway's JSON: proto field names (snake_case),
+// scalars with default values written (0, false, ""), fields with presence
+// left out when unset, unknown fields rejected.
+var jsonMarshaler = &bodyMarshaler{JSONPb: &runtime.JSONPb{
+	MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitDefaultValues: true},
+	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+}}
+
+// bodyMarshaler is the gateway's JSONPb with decoding errors that say they
+// are about the request body, and what kind of problem it is.
+type bodyMarshaler struct{ *runtime.JSONPb }
+
+func (m *bodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	d := m.JSONPb.NewDecoder(r)
+	return runtime.DecoderFunc(func(v any) error {
+		err := d.Decode(v)
+		var se *json.SyntaxError
+		var ue *json.UnmarshalTypeError
+		switch {
+		case err == nil, errors.Is(err, io.EOF):
+			return err
+		case errors.As(err, &se):
+			return fmt.Errorf("request body is not valid JSON: %v at byte %d", err, se.Offset)
+		case errors.As(err, &ue):
+			return fmt.Errorf("request body: %v", err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("request body is not valid JSON: it ends too early")
+		}
+		return fmt.Errorf("request body: %s", strings.TrimPrefix(err.Error(), "proto: "))
+	})
+}
+
+// forwardedHeaders are the HTTP headers passed to the services as gRPC
+// metadata besides the gateway's defaults (Authorization among them).
+var forwardedHeaders = map[string]bool{"Api-Key": true, "X-Api-Key": true, "X-Request-Id": true}
+
+func headerMatcher(key string) (string, bool) {
+	key = textproto.CanonicalMIMEHeaderKey(key)
+	if forwardedHeaders[key] {
+		return strings.ToLower(key), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// newHTTPHandler routes the HTTP port: the gateway for /v1/, the
+// OpenAI-compatible /v1/embeddings, and the operational endpoints.
+func (s *Server) newHTTPHandler() (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, jsonMarshaler),
+		runtime.WithErrorHandler(func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+			writeStatus(w, status.Convert(err))
+		}),
+		runtime.WithRoutingErrorHandler(func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+			c := codes.NotFound
+			msg := fmt.Sprintf("no such path: %s %s", r.Method, r.URL.Path)
+			switch code {
+			case http.StatusMethodNotAllowed:
+				c, msg = codes.Unimplemented, fmt.Sprintf("method %s not allowed on %s", r.Method, r.URL.Path)
+			case http.StatusBadRequest:
+				c, msg = codes.InvalidArgument, fmt.Sprintf("malformed path %s", r.URL.Path)
+			}
+			writeStatusHTTP(w, status.New(c, msg), code)
+		}),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+	)
+	ctx := context.Background()
+	for _, reg := range []func(context.Context, *runtime.ServeMux) error{
+		func(ctx context.Context, m *runtime.ServeMux) error {
+			return ragv1.RegisterCollectionsHandler(ctx, m, s.restConn)
+		},
+		func(ctx context.Context, m *runtime.ServeMux) error {
+			return ragv1.RegisterDocumentsHandler(ctx, m, s.restConn)
+		},
+	} {
+		if err := reg(ctx, gw); err != nil {
+			return nil, fmt.Errorf("register the gateway: %w", err)
+		}
+	}
+
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ragd_http_requests_total", Help: "HTTP requests by handler, method and status code.",
+	}, []string{"handler", "method", "code"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ragd_http_request_duration_seconds", Help: "Latency of HTTP requests by handler.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"handler"})
+	if err := errors.Join(s.reg.Register(requests), s.reg.Register(latency)); err != nil {
+		return nil, fmt.Errorf("register http metrics: %w", err)
+	}
+	instrument := func(name string, h http.Handler) http.Handler {
+		l := prometheus.Labels{"handler": name}
+		return promhttp.InstrumentHandlerDuration(latency.MustCurryWith(l), promhttp.InstrumentHandlerCounter(requests.MustCurryWith(l), h))
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", instrument("healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})))
+	mux.Handle("GET /readyz", instrument("readyz", http.HandlerFunc(s.readyz)))
+	mux.Handle("GET /metrics", instrument("metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg, EnableOpenMetrics: true})))
+	mux.Handle("GET /openapi.json", instrument("openapi", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(ragv1.OpenAPI)
+	})))
+	mux.Handle("POST /v1/embeddings", instrument("embeddings", s.limitBody(http.HandlerFunc(s.openAIEmbeddings))))
+	mux.Handle("/v1/", instrument("api", s.limitBody(gw)))
+	mux.Handle("/", instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeStatusHTTP(w, status.Newf(codes.NotFound, "no such path: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+	})))
+	return s.tracer.httpHandler(withRequestID(recoverHTTP(s, mux))), nil
+}
+
+// readyz answers 200 once the index is open, 503 before and while
+// stopping.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case s.stopping.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "shutting down\n")
+	case s.ix.Load() == nil:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		select {
+		case <-s.loaded:
+			_, _ = io.WriteString(w, "the index failed to open; see the log\n")
+		default:
+			_, _ = io.WriteString(w, "loading the index\n")
+		}
+	default:
+		_, _ = io.WriteString(w, "ready\n")
+	}
+}
+
+// limitBody reads the body whole, refusing one over MaxBodyBytes with 413
+// before any of it is decoded.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	limit := int64(s.cfg.Limits.MaxBodyBytes)
+	tooLarge := func(w http.ResponseWriter, n string) {
+		writeStatusHTTP(w, status.Newf(codes.ResourceExhausted, "request body of %s bytes exceeds the limit of %d bytes (--max-body-bytes)", n, limit), http.StatusRequestEntityTooLarge)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Body == http.NoBody {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > limit {
+			tooLarge(w, strconv.FormatInt(r.ContentLength, 10))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooLarge(w, "more than "+strconv.FormatInt(limit, 10))
+			return
+		}
+		if err != nil {
+			writeStatusHTTP(w, status.Newf(codes.InvalidArgument, "read the request body: %v", err), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withRequestID gives every HTTP request an id (the client's X-Request-Id
+// when valid), passed on to the services and returned in the response.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestID(map[string][]string{requestIDKey: r.Header.Values("X-Request-Id")})
+		r.Header.Set("X-Request-Id", id)
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverHTTP turns a panic in an HTTP handler into a 500 and a log line.
+func recoverHTTP(s *Server, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.logger.Error("panic in http handler", "path", r.URL.Path, "request_id", r.Header.Get("X-Request-Id"), "err", p)
+				writeStatusHTTP(w, status.New(codes.Internal, "internal error; see the server log"), http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// httpStatus is the HTTP status of a gRPC code (grpc-gateway's mapping:
+// InvalidArgument 400, Unauthenticated 401, PermissionDenied 403, NotFound
+// 404, AlreadyExists 409, ResourceExhausted 429, Unavailable 503, …).
+func httpStatus(c codes.Code) int { return runtime.HTTPStatusFromCode(c) }
+
+// writeStatus writes a status as the REST error body.
+func writeStatus(w http.ResponseWriter, st *status.Status) {
+	writeStatusHTTP(w, st, httpStatus(st.Code()))
+}
+
+// writeStatusHTTP writes {code, message, details} — google.rpc.Status in
+// JSON, code being the gRPC code — with the given HTTP status, and
+// Retry-After when the status carries a RetryInfo.
+func writeStatusHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
+	if d := retryAfter(st); d > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(d))
+	}
+	body, err := jsonMarshaler.Marshal(st.Proto())
+	if err != nil {
+		body = []byte(`{"code":13,"message":"internal error: marshal the error"}`)
+		httpCode = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(httpCode)
+	_, _ = w.Write(body)
+}
+
+// retryAfterSeconds formats a delay for a Retry-After header.
+func retryAfterSeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }

@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// requestIDKey is the header and metadata key of a request's id: taken
+// from the client when it sends one (a proxy's), else made here, and
+// returned in the response headers.
+const requestIDKey = "x-request-id"
+
+// newRequestID returns 16 random hex digits.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requestID returns the id the client sent in md (a proxy's, or the REST
+// layer's), or a new one. Client ids longer than 128 bytes or with
+// characters outside printable ASCII are replaced.
+func requestID(md metadata.MD) string {
+	if v := md.Get(requestIDKey); len(v) > 0 && len(v[0]) > 0 && len(v[0]) <= 128 {
+		ok := true
+		for _, c := range []byte(v[0]) {
+			if c < 0x21 || c > 0x7e {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return v[0]
+		}
+	}
+	return newRequestID()
+}
+
+// internalError is a status hiding its cause from the client; the
+// observing interceptor logs the cause with the request id.
+type internalError struct {
+	st    *status.Status
+	cause error
+}
+
+func (e *internalError) Error() string              { return e.st.Message() }
+func (e *internalError) GRPCStatus() *status.Status { return e.st }
+func (e *internalError) Unwrap() error              { return e.cause }
+
+// methodRoles is the role each method needs; methods not listed (health,
+// reflection) need none.
+var methodRoles = map[string]Role{
+	"/ragd.v1.Collections/Create":     RoleAdmin,
+	"/ragd.v1.Collections/Delete":     RoleAdmin,
+	"/ragd.v1.Collections/List":       RoleRead,
+	"/ragd.v1.Collections/Get":        RoleRead,
+	"/ragd.v1.Documents/Upsert":       RoleWrite,
+	"/ragd.v1.Documents/UpsertStream": RoleWrite,
+	"/ragd.v1.Documents/Delete":       RoleWrite,
+	"/ragd.v1.Documents/DeleteMany":   RoleWrite,
+	"/ragd.v1.Documents/Get":          RoleRead,
+	"/ragd.v1.Documents/Scan":         RoleRead,
+	"/ragd.v1.Documents/Search":       RoleRead,
+	"/ragd.v1.Embeddings/Create":      RoleRead,
+}
+
+// authenticator checks API keys. Keys are held as SHA-256 digests, so a
+// lookup compares digests, not the secret itself, and a memory dump shows
+// no key.
+type authenticator struct {
+	keys map[[sha256.Size]byte]APIKey
+}
+
+func newAuthenticator(keys []APIKey) *authenticator {
+	a := &authenticator{keys: map[[sha256.Size]byte]APIKey{}}
+	for _, k := range keys {
+		a.keys[sha256.Sum256([]byte(k.Key))] = APIKey{Name: k.Name, Role: k.Role}
+	}
+	return a
+}
+
+// check authorizes a call of method; it returns the key's name ("" without
+// authentication).
+func (a *authenticator) check(ctx context.Context, method string) (string, error) {
+	need, ok := methodRoles[method]
+	if !ok || len(a.keys) == 0 {
+		return "", nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	key := ""
+	if v := md.Get("authorization"); len(v) > 0 {
+		scheme, token, found := strings.Cut(v[0], " ")
+		if !found || !strings.EqualFold(scheme, "bearer") {
+			return "", status.Error(codes.Unauthenticated, "authorization header: want \"Bearer <api key>\"")
+		}
+		key = strings.TrimSpace(token)
+	} else if v := md.Get("api-key"); len(v) > 0 {
+		key = v[0]
+	} else if v := md.Get("x-api-key"); len(v) > 0 {
+		key = v[0]
+	}
+	if key == "" {
+		return "", status.Error(codes.Unauthenticated, "missing API key: send \"Authorization: Bearer <key>\" or an \"api-key\" header")
+	}
+	k, ok := a.keys[sha256.Sum256([]byte(key))]
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "invalid API key")
+	}
+	if k.Role < need {
+		return k.Name, status.Errorf(codes.PermissionDenied, "API key %q has role %s; %s needs %s", k.Name, k.Role, method, need)
+	}
+	return k.Name, nil
+}
+
+// limiter bounds the requests in flight.
+type limiter chan struct{}
+
+func (l limiter) acquire(method string) error {
+	if _, ok := methodRoles[method]; !ok {
+		return nil // health and reflection are never refused
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+		return &retryError{code: codes.ResourceExhausted, msg: fmt.Sprintf("too many requests in flight (limit %d); retry", cap(l)), after: time.Second}
+	}
+}
+
+func (l limiter) release(method string) {
+	if _, ok := methodRoles[method]; ok {
+		<-l
+	}
+}
+
+// callInfo is what the observer logs of one call.
+type callInfo struct {
+	method string
+	api    string
+	id     string
+	key    string
+}
+
+type callInfoKey struct{}
+
+// observe gives the call a request id, returns it in the headers, runs the
+// rest and logs the outcome: Debug for every call, Error with the cause
+// for a failure of the server's own.
+func (s *Server) observe(ctx context.Context, api, method string, run func(context.Context) error) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	ci := &callInfo{method: method, api: api, id: requestID(md)}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, ci.id))
+	ctx = context.WithValue(ctx, callInfoKey{}, ci)
+	start := time.Now()
+	err := s.protect(ctx, ci, run)
+	dur := time.Since(start)
+	code := status.Code(err)
+	attrs := []slog.Attr{slog.String("api", api), slog.String("method", method), slog.String("code", code.String()),
+		slog.Duration("dur", dur), slog.String("request_id", ci.id)}
+	if ci.key != "" {
+		attrs = append(attrs, slog.String("api_key", ci.key))
+	}
+	var ie *internalError
+	if errors.As(err, &ie) {
+		attrs = append(attrs, slog.Any("err", ie.cause))
+		s.logger.LogAttrs(ctx, slog.LevelError, "request failed", attrs...)
+	} else if err != nil {
+		attrs = append(attrs, slog.String("err", status.Convert(err).Message()))
+		s.logger.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
+	} else {
+		s.logger.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
+	}
+	return err
+}
+
+// protect authorizes and admits the call, runs it and turns a panic into
+// an Internal error (logged with its stack): no request can take the
+// process down.
+func (s *Server) protect(ctx context.Context, ci *callInfo, run func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &internalError{st: status.New(codes.Internal, "internal error; see the server log"), cause: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
+		}
+	}()
+	name, err := s.auth.check(ctx, ci.method)
+	ci.key = name
+	if err != nil {
+		return err
+	}
+	if err := s.limit.acquire(ci.method); err != nil {
+		return grpcError(err)
+	}
+	defer s.limit.release(ci.method)
+	return run(ctx)
+}
+
+// unaryInterceptor is observe as a gRPC unary interceptor.
+func (s *Server) unaryInterceptor(api string) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		var resp any
+		err := s.observe(ctx, api, info.FullMethod, func(ctx context.Context) error {
+			var err error
+			resp, err = handler(ctx, req)
+			return err
+		})
+		return resp, err
+	}
+}
+
+// streamInterceptor is observe as a gRPC stream interceptor.
+func (s *Server) streamInterceptor(api string) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return s.observe(ss.Context(), api, info.FullMethod, func(ctx context.Context) error {
+			return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		})
+	}
+}
+
+// ctxStream is a ServerStream with the observer's context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (c *ctxStream) Context() context.Context { return c.ctx }

@@ -1,0 +1,369 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
+
+	ragv1 "github.com/ragd/ragd/api/ragv1"
+	"github.com/ragd/ragd/embed"
+	"github.com/ragd/ragd/index"
+)
+
+// Server is ragd's server: the gRPC services on one port, REST (through
+// grpc-gateway), /metrics, /healthz, /readyz and /openapi.json on another,
+// over one index. Start listens at once and opens the index in the
+// background (readyz says when it is loaded; API calls get 503 until
+// then); Shutdown drains and closes everything.
+//
+// REST requests reach the services through an in-process gRPC connection,
+// so both APIs share one implementation, one set of interceptors (request
+// ids, logs, auth, limits) and one error mapping. The metrics tell them
+// apart by the label api="grpc" or api="rest".
+//
+// A Server is safe for concurrent use.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+	emb    *embedders
+	auth   *authenticator
+	limit  limiter
+	health *health.Server
+	tracer *tracing
+
+	ix      atomic.Pointer[index.Index]
+	loaded  chan struct{} // closed when the index is open or failed to open
+	loadErr error         // set before loaded is closed
+
+	grpcServer *grpc.Server // public
+	restServer *grpc.Server // behind the gateway
+	restLis    *bufconn.Listener
+	restConn   *grpc.ClientConn
+	httpServer *http.Server
+	grpcLis    net.Listener
+	httpLis    net.Listener
+
+	bg           sync.WaitGroup // serving and loading goroutines
+	serveErr     chan error     // a listener's Serve failed
+	shutdownOnce sync.Once
+	shutdownErr  error
+	stopping     atomic.Bool
+}
+
+// New builds a server from cfg; it neither listens nor opens the index.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Index.Logger == nil {
+		cfg.Index.Logger = cfg.Logger
+	}
+	s := &Server{
+		cfg:      cfg,
+		logger:   cfg.Logger,
+		reg:      cfg.Registry,
+		auth:     newAuthenticator(cfg.Auth.Keys),
+		limit:    make(limiter, cfg.Limits.MaxInFlight),
+		health:   health.NewServer(),
+		loaded:   make(chan struct{}),
+		serveErr: make(chan error, 2),
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+		s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	em := embed.NewMetrics()
+	if err := s.reg.Register(em); err != nil {
+		return nil, fmt.Errorf("register embedder metrics: %w", err)
+	}
+	if err := s.reg.Register(&collectionMetrics{s: s}); err != nil {
+		return nil, fmt.Errorf("register collection metrics: %w", err)
+	}
+	s.emb = newEmbedders(cfg.Embed, cfg.DataDir, em, cfg.Logger)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+
+	tr, err := newTracing(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.tracer = tr
+
+	var creds []grpc.ServerOption
+	if cfg.TLS.CertFile != "" {
+		c, err := credentials.NewServerTLSFromFile(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls: %v", ErrInvalidConfig, err)
+		}
+		creds = append(creds, grpc.Creds(c))
+	}
+	if s.grpcServer, err = s.newGRPCServer("grpc", creds...); err != nil {
+		return nil, err
+	}
+	if s.restServer, err = s.newGRPCServer("rest"); err != nil {
+		return nil, err
+	}
+	s.restLis = bufconn.Listen(1 << 20)
+	maxMsg := cfg.Limits.MaxBodyBytes + 1<<20
+	s.restConn, err = grpc.NewClient("passthrough:///ragd-rest",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.restLis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
+		s.tracer.clientOption())
+	if err != nil {
+		return nil, fmt.Errorf("connect the gateway: %w", err)
+	}
+	h, err := s.newHTTPHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.httpServer = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// newGRPCServer makes one of the two gRPC servers with the services, the
+// interceptors and metrics labelled api.
+func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Server, error) {
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10})))
+	if err := prometheus.WrapRegistererWith(prometheus.Labels{"api": api}, s.reg).Register(m); err != nil {
+		return nil, fmt.Errorf("register %s metrics: %w", api, err)
+	}
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(m.UnaryServerInterceptor(), s.unaryInterceptor(api)),
+		grpc.ChainStreamInterceptor(m.StreamServerInterceptor(), s.streamInterceptor(api)),
+		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxBodyBytes),
+		grpc.MaxSendMsgSize(s.cfg.Limits.MaxBodyBytes+1<<20),
+	)
+	opts = append(opts, s.tracer.serverOptions()...)
+	g := grpc.NewServer(opts...)
+	sv := &service{s: s}
+	ragv1.RegisterCollectionsServer(g, sv)
+	ragv1.RegisterDocumentsServer(g, &documents{sv: sv})
+	ragv1.RegisterEmbeddingsServer(g, &embeddings{sv: sv})
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+	return g, nil
+}
+
+// Start listens on both addresses, serves, and opens the index in the
+// background. It returns once listening; WaitReady waits for the index.
+func (s *Server) Start() error {
+	gl, err := net.Listen("tcp", s.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen grpc: %w", err)
+	}
+	hl, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen http: %w", err), gl.Close())
+	}
+	if s.cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		if err != nil {
+			return errors.Join(fmt.Errorf("%w: tls: %v", ErrInvalidConfig, err), gl.Close(), hl.Close())
+		}
+		hl = tls.NewListener(hl, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+	}
+	s.grpcLis, s.httpLis = gl, hl
+	serve := func(name string, f func() error) {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) && !s.stopping.Load() {
+				s.serveErr <- fmt.Errorf("serve %s: %w", name, err)
+			}
+		}()
+	}
+	serve("grpc", func() error { return s.grpcServer.Serve(gl) })
+	serve("rest", func() error { return s.restServer.Serve(s.restLis) })
+	serve("http", func() error { return s.httpServer.Serve(hl) })
+	s.logger.Info("listening", "http", hl.Addr().String(), "grpc", gl.Addr().String(), "tls", s.cfg.TLS.CertFile != "", "auth", len(s.cfg.Auth.Keys) > 0)
+
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		defer close(s.loaded)
+		start := time.Now()
+		ix, err := index.Open(s.cfg.DataDir, s.cfg.Index)
+		if err != nil {
+			s.loadErr = fmt.Errorf("open the index in %s: %w", s.cfg.DataDir, err)
+			return
+		}
+		if s.stopping.Load() {
+			s.loadErr = errors.Join(errors.New("server stopped while loading"), ix.Close())
+			return
+		}
+		s.ix.Store(ix)
+		if s.cfg.Embed.Default == ProviderLocal {
+			if _, _, err := s.emb.local(); err != nil {
+				s.logger.Error("load the local embedding model", "err", err)
+			}
+		}
+		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		s.logger.Info("ready", "collections", len(ix.Collections()), "dur", time.Since(start).Round(time.Millisecond))
+	}()
+	return nil
+}
+
+// HTTPAddr returns the address REST listens on (after Start).
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// GRPCAddr returns the address gRPC listens on (after Start).
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// WaitReady waits until the index is open; it returns the error that
+// kept it from opening.
+func (s *Server) WaitReady(ctx context.Context) error {
+	select {
+	case <-s.loaded:
+		return s.loadErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Ready reports whether the index is open and the server not stopping.
+func (s *Server) Ready() bool { return s.ix.Load() != nil && !s.stopping.Load() }
+
+// index returns the open index, or errLoading.
+func (s *Server) index() (*index.Index, error) {
+	ix := s.ix.Load()
+	if ix == nil {
+		select {
+		case <-s.loaded:
+			return nil, &internalError{st: toStatus(errLoading), cause: s.loadErr}
+		default:
+		}
+		return nil, errLoading
+	}
+	return ix, nil
+}
+
+// Run starts the server and serves until ctx is cancelled (SIGTERM, say)
+// or a listener fails, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	var err error
+	loaded := s.loaded
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			s.logger.Info("shutting down", "reason", context.Cause(ctx))
+			return s.Shutdown(context.Background())
+		case err = <-s.serveErr:
+		case <-loaded:
+			err = s.loadErr
+			loaded = nil
+		}
+	}
+	return errors.Join(err, s.Shutdown(context.Background()))
+}
+
+// Shutdown stops the server gracefully: readiness and health turn false,
+// listeners close, requests in flight get up to Config.ShutdownTimeout (or
+// ctx) to finish and are then cut off, and the index is snapshotted and
+// closed. It is safe to call more than once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	start := time.Now()
+	s.stopping.Store(true)
+	s.health.Shutdown()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if s.httpLis != nil {
+		if err := s.httpServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
+		}
+	}
+	for _, g := range []*grpc.Server{s.grpcServer, s.restServer} {
+		done := make(chan struct{})
+		go func() { g.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			g.Stop()
+			<-done
+		}
+	}
+	errs = append(errs, s.restConn.Close())
+	if s.grpcLis != nil {
+		<-s.loaded
+	}
+	s.bg.Wait()
+	if ix := s.ix.Load(); ix != nil {
+		if err := ix.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the index: %w", err))
+		}
+	}
+	errs = append(errs, s.emb.close(), s.tracer.shutdown(context.Background()))
+	err := errors.Join(errs...)
+	s.logger.Info("stopped", "dur", time.Since(start).Round(time.Millisecond), "err", err)
+	return err
+}
+
+// collectionMetrics reports each collection's documents and vectors at
+// scrape time.
+type collectionMetrics struct{ s *Server }
+
+var (
+	collDocsDesc = prometheus.NewDesc("ragd_collection_documents", "Documents stored in the collection.", []string{"collection"}, nil)
+	collVecsDesc = prometheus.NewDesc("ragd_collection_vectors", "Vectors in the collection's graphs.", []string{"collection"}, nil)
+)
+
+func (m *collectionMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- collDocsDesc
+	ch <- collVecsDesc
+}
+
+func (m *collectionMetrics) Collect(ch chan<- prometheus.Metric) {
+	ix := m.s.ix.Load()
+	if ix == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, cc := range ix.Collections() {
+		c, err := ix.Collection(cc.Name)
+		if err != nil {
+			continue
+		}
+		st, err := c.Stats(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(collDocsDesc, prometheus.GaugeValue, float64(st.Documents), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collVecsDesc, prometheus.GaugeValue, float64(st.Vectors), cc.Name)
+	}
+}

@@ -1,0 +1,496 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ragv1 "github.com/ragd/ragd/api/ragv1"
+	"github.com/ragd/ragd/embed"
+	"github.com/ragd/ragd/index"
+)
+
+// service implements the gRPC services over the index and the embedders.
+// The interceptors (interceptors.go) have authenticated the caller and
+// bounded the request count before a method runs.
+type service struct {
+	ragv1.UnimplementedCollectionsServer
+
+	s *Server
+}
+
+func timestampProto(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// collection returns the named collection, checking the name first so
+// that a malformed one is a 400 naming the field, not a 404.
+func (sv *service) collection(field, name string) (*index.Collection, error) {
+	ix, err := sv.s.index()
+	if err != nil {
+		return nil, err
+	}
+	if err := (index.CollectionConfig{Name: name}).Validate(); err != nil {
+		if name == "" {
+			return nil, badField(field, "is empty")
+		}
+		return nil, badField(field, "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", name)
+	}
+	c, err := ix.Collection(name)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, &notFoundError{msg: fmt.Sprintf("collection %q not found", name)}
+	}
+	return c, err
+}
+
+// embedder returns a collection's embedder, nil when it has none.
+func (sv *service) embedder(c *index.Collection) (embed.Embedder, error) {
+	cc := c.Config()
+	if cc.Dimension == 0 {
+		return nil, nil
+	}
+	return sv.s.emb.get(cc.Embedder)
+}
+
+// Create implements ragv1.CollectionsServer.
+func (sv *service) Create(ctx context.Context, r *ragv1.CreateCollectionRequest) (*ragv1.Collection, error) {
+	ix, err := sv.s.index()
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if err := (index.CollectionConfig{Name: r.GetName()}).Validate(); err != nil {
+		return nil, grpcError(badField("name", "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", r.GetName()))
+	}
+	if d := r.GetDimension(); d < 0 {
+		return nil, grpcError(badField("dimension", "%d is negative", d))
+	}
+	if s := r.GetShards(); s < 0 || s > index.MaxShards {
+		return nil, grpcError(badField("shards", "%d out of range [1, %d]", s, index.MaxShards))
+	}
+	h := r.GetHnsw()
+	for _, v := range []struct {
+		f string
+		v int32
+	}{{"hnsw.m", h.GetM()}, {"hnsw.ef_construction", h.GetEfConstruction()}, {"hnsw.ef_search", h.GetEfSearch()}} {
+		if v.v < 0 || v.v > maxEf {
+			return nil, grpcError(badField(v.f, "%d out of range [0, %d]", v.v, maxEf))
+		}
+	}
+	e := r.GetEmbedder()
+	ec, dim, err := sv.s.emb.resolve(ctx, e.GetProvider(), e.GetModel(), e.GetBaseUrl(), int(e.GetDimensions()), int(r.GetDimension()))
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if dim == 0 && ec.Provider != ProviderNone {
+		ec = index.EmbedderConfig{Provider: ProviderNone}
+	}
+	cc := index.CollectionConfig{
+		Name: r.GetName(), Dimension: dim, Metric: index.Metric(r.GetMetric()), Shards: int(r.GetShards()),
+		HNSW:     index.HNSWConfig{M: int(h.GetM()), EfConstruction: int(h.GetEfConstruction()), EfSearch: int(h.GetEfSearch())},
+		Text:     index.TextConfig{Analyzer: r.GetText().GetAnalyzer(), K1: r.GetText().GetK1(), B: r.GetText().GetB()},
+		Embedder: ec,
+	}
+	if t := r.GetText(); t != nil {
+		if t.K1 != nil && !(t.GetK1() > 0 && t.GetK1() <= 10) {
+			return nil, grpcError(badField("text.k1", "%v out of range (0, 10]", t.GetK1()))
+		}
+		if t.B != nil && !(t.GetB() >= 0 && t.GetB() <= 1) {
+			return nil, grpcError(badField("text.b", "%v out of range [0, 1]", t.GetB()))
+		}
+	}
+	c, err := ix.CreateCollection(ctx, cc)
+	if errors.Is(err, index.ErrExists) {
+		return nil, status.Errorf(codes.AlreadyExists, "collection %q already exists", r.GetName())
+	}
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	sv.s.logger.Info("collection created", "collection", cc.Name, "dimension", dim, "embedder", ec.Provider, "shards", c.Config().Shards)
+	return collectionToProto(c.Config(), index.Stats{}), nil
+}
+
+// List implements ragv1.CollectionsServer.
+func (sv *service) List(ctx context.Context, _ *ragv1.ListCollectionsRequest) (*ragv1.ListCollectionsResponse, error) {
+	ix, err := sv.s.index()
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	resp := &ragv1.ListCollectionsResponse{Collections: []*ragv1.Collection{}}
+	for _, cc := range ix.Collections() {
+		c, err := ix.Collection(cc.Name)
+		if errors.Is(err, index.ErrNotFound) {
+			continue // dropped meanwhile
+		}
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		st, err := c.Stats(ctx)
+		if errors.Is(err, index.ErrClosed) {
+			continue
+		}
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		resp.Collections = append(resp.Collections, collectionToProto(cc, st))
+	}
+	return resp, nil
+}
+
+// Get implements ragv1.CollectionsServer.
+func (sv *service) Get(ctx context.Context, r *ragv1.GetCollectionRequest) (*ragv1.Collection, error) {
+	c, err := sv.collection("name", r.GetName())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	st, err := c.Stats(ctx)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return collectionToProto(c.Config(), st), nil
+}
+
+// Delete implements ragv1.CollectionsServer.
+func (sv *service) Delete(ctx context.Context, r *ragv1.DeleteCollectionRequest) (*ragv1.DeleteCollectionResponse, error) {
+	if _, err := sv.collection("name", r.GetName()); err != nil {
+		return nil, grpcError(err)
+	}
+	ix, err := sv.s.index()
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if err := ix.DropCollection(ctx, r.GetName()); err != nil {
+		if errors.Is(err, index.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "collection %q not found", r.GetName())
+		}
+		return nil, grpcError(err)
+	}
+	sv.s.logger.Info("collection dropped", "collection", r.GetName())
+	return &ragv1.DeleteCollectionResponse{}, nil
+}
+
+// documents is the Documents service; its methods share names with the
+// Collections service's, so it is a separate type over the same state.
+type documents struct {
+	ragv1.UnimplementedDocumentsServer
+	sv *service
+}
+
+// upsert converts, embeds and stores one batch.
+func (sv *service) upsert(ctx context.Context, coll string, in []*ragv1.Document, prefix string) ([]string, error) {
+	c, err := sv.collection("collection", coll)
+	if err != nil {
+		return nil, err
+	}
+	l := sv.s.cfg.Limits
+	if len(in) == 0 {
+		return nil, badField(prefix+"documents", "is empty; give at least one document")
+	}
+	if len(in) > l.MaxBatch {
+		return nil, badField(prefix+"documents", "%d documents exceed the batch limit of %d (--max-batch); split the request", len(in), l.MaxBatch)
+	}
+	docs := make([]index.Document, len(in))
+	var texts []string
+	var need []int
+	cc := c.Config()
+	for i, d := range in {
+		field := fmt.Sprintf("%sdocuments[%d]", prefix, i)
+		if docs[i], err = l.document(field, d); err != nil {
+			return nil, err
+		}
+		if len(docs[i].Vector) == 0 && docs[i].Text != "" && cc.Dimension > 0 {
+			texts = append(texts, docs[i].Text)
+			need = append(need, i)
+		}
+	}
+	if len(need) > 0 {
+		emb, err := sv.embedder(c)
+		if err != nil {
+			return nil, err
+		}
+		if emb != nil {
+			vs, err := emb.Embed(ctx, texts)
+			if err != nil {
+				var te *embed.TextError
+				if errors.As(err, &te) && te.Index >= 0 && te.Index < len(need) {
+					return nil, badField(fmt.Sprintf("%sdocuments[%d].text", prefix, need[te.Index]), "has nothing to embed (no letters or digits); give a vector or other text")
+				}
+				return nil, err
+			}
+			for j, i := range need {
+				if len(vs[j]) != cc.Dimension {
+					return nil, status.Errorf(codes.FailedPrecondition, "embedder %s made %d-dimensional vectors; collection %q has dimension %d", emb.Model(), len(vs[j]), cc.Name, cc.Dimension)
+				}
+				docs[i].Vector = vs[j]
+			}
+		}
+	}
+	return c.Upsert(ctx, docs)
+}
+
+// Upsert implements ragv1.DocumentsServer.
+func (d *documents) Upsert(ctx context.Context, r *ragv1.UpsertDocumentsRequest) (*ragv1.UpsertDocumentsResponse, error) {
+	ids, err := d.sv.upsert(ctx, r.GetCollection(), r.GetDocuments(), "")
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &ragv1.UpsertDocumentsResponse{Upserted: int32(len(ids)), Ids: ids}, nil
+}
+
+// UpsertStream implements ragv1.DocumentsServer.
+func (d *documents) UpsertStream(st ragv1.Documents_UpsertStreamServer) error {
+	var total int64
+	coll := ""
+	for n := 0; ; n++ {
+		r, err := st.Recv()
+		if err == io.EOF {
+			return st.SendAndClose(&ragv1.UpsertStreamResponse{Upserted: total})
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			coll = r.GetCollection()
+		} else if r.GetCollection() != "" && r.GetCollection() != coll {
+			return grpcError(badField(fmt.Sprintf("message[%d].collection", n), "%q differs from the stream's first message's %q", r.GetCollection(), coll))
+		}
+		ids, err := d.sv.upsert(st.Context(), coll, r.GetDocuments(), fmt.Sprintf("message[%d].", n))
+		if err != nil {
+			s := toStatus(err)
+			return status.Errorf(s.Code(), "%s (%d documents of earlier messages are stored)", s.Message(), total)
+		}
+		total += int64(len(ids))
+	}
+}
+
+// Get implements ragv1.DocumentsServer.
+func (d *documents) Get(ctx context.Context, r *ragv1.GetDocumentRequest) (*ragv1.Document, error) {
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, grpcError(err)
+	}
+	doc, err := c.Get(ctx, r.GetId(), r.GetIncludeVector())
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "document %q not found in collection %q", r.GetId(), r.GetCollection())
+	}
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	p, err := docToProto(doc)
+	return p, grpcError(err)
+}
+
+// checkID checks an id given alone (a path parameter).
+func checkID(field, id string) error {
+	if id == "" {
+		return badField(field, "is empty")
+	}
+	if len(id) > index.MaxIDBytes {
+		return badField(field, "%d bytes exceed the limit of %d bytes", len(id), index.MaxIDBytes)
+	}
+	return nil
+}
+
+// Scan implements ragv1.DocumentsServer.
+func (d *documents) Scan(ctx context.Context, r *ragv1.ScanDocumentsRequest) (*ragv1.ScanDocumentsResponse, error) {
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	limit := int(r.GetLimit())
+	if limit == 0 {
+		limit = 100
+	}
+	if limit < 1 || limit > index.MaxScanLimit {
+		return nil, grpcError(badField("limit", "%d out of range [1, %d]", r.GetLimit(), index.MaxScanLimit))
+	}
+	if len(r.GetCursor()) > index.MaxIDBytes {
+		return nil, grpcError(badField("cursor", "%d bytes exceed the limit of %d bytes", len(r.GetCursor()), index.MaxIDBytes))
+	}
+	docs, next, err := c.Scan(ctx, r.GetCursor(), limit, r.GetIncludeVectors())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	resp := &ragv1.ScanDocumentsResponse{Documents: make([]*ragv1.Document, len(docs)), NextCursor: next}
+	for i, doc := range docs {
+		if resp.Documents[i], err = docToProto(doc); err != nil {
+			return nil, grpcError(err)
+		}
+	}
+	return resp, nil
+}
+
+// Delete implements ragv1.DocumentsServer.
+func (d *documents) Delete(ctx context.Context, r *ragv1.DeleteDocumentRequest) (*ragv1.DeleteDocumentsResponse, error) {
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if err := checkID("id", r.GetId()); err != nil {
+		return nil, grpcError(err)
+	}
+	n, err := c.Delete(ctx, []string{r.GetId()})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if n == 0 {
+		return nil, status.Errorf(codes.NotFound, "document %q not found in collection %q", r.GetId(), r.GetCollection())
+	}
+	return &ragv1.DeleteDocumentsResponse{Deleted: int32(n)}, nil
+}
+
+// DeleteMany implements ragv1.DocumentsServer.
+func (d *documents) DeleteMany(ctx context.Context, r *ragv1.DeleteDocumentsRequest) (*ragv1.DeleteDocumentsResponse, error) {
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	l := d.sv.s.cfg.Limits
+	switch {
+	case len(r.GetIds()) > 0 && r.GetFilter() != nil:
+		return nil, grpcError(badField("ids", "given with filter; give one of them"))
+	case len(r.GetIds()) > 0:
+		if len(r.GetIds()) > l.MaxBatch {
+			return nil, grpcError(badField("ids", "%d ids exceed the batch limit of %d (--max-batch)", len(r.GetIds()), l.MaxBatch))
+		}
+		for i, id := range r.GetIds() {
+			if err := checkID(fmt.Sprintf("ids[%d]", i), id); err != nil {
+				return nil, grpcError(err)
+			}
+		}
+		n, err := c.Delete(ctx, r.GetIds())
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		return &ragv1.DeleteDocumentsResponse{Deleted: int32(n)}, nil
+	case r.GetFilter() != nil:
+		f, err := l.filter("filter", r.GetFilter())
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if len(f.Must)+len(f.Should)+len(f.MustNot) == 0 {
+			return nil, grpcError(badField("filter", "is empty and would delete every document; drop the collection instead"))
+		}
+		n, err := c.DeleteByFilter(ctx, f)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		return &ragv1.DeleteDocumentsResponse{Deleted: int32(n)}, nil
+	}
+	return nil, grpcError(badField("ids", "neither ids nor filter given"))
+}
+
+// Search implements ragv1.DocumentsServer.
+func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.SearchResponse, error) {
+	start := time.Now()
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	req, err := d.sv.s.cfg.Limits.search(r)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	if req.Vector == nil && req.Text != "" && req.Mode != index.ModeText {
+		emb, err := d.sv.embedder(c)
+		if err != nil {
+			return nil, grpcError(err)
+		}
+		if emb != nil {
+			vs, err := emb.Embed(ctx, []string{req.Text})
+			var te *embed.TextError
+			switch {
+			case errors.As(err, &te) && req.Mode == index.ModeVector:
+				return nil, grpcError(badField("query", "has nothing to embed (no letters or digits)"))
+			case errors.As(err, &te):
+				// Nothing to embed: the text leg alone may still match.
+				req.Mode = index.ModeText
+			case err != nil:
+				return nil, grpcError(err)
+			default:
+				req.Vector = vs[0]
+			}
+		}
+	}
+	if req.Mode == index.ModeVector && req.Vector == nil {
+		if r.GetQuery() == "" {
+			return nil, grpcError(badField("vector", "is required for a vector search (or a query, in a collection with an embedder)"))
+		}
+		return nil, grpcError(badField("vector", "is required for a vector search: collection %q has no embedder for the query", r.GetCollection()))
+	}
+	if req.Vector == nil && req.Text == "" {
+		return nil, grpcError(badField("query", "neither query nor vector given"))
+	}
+	res, err := c.Search(ctx, req)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	resp := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(res.Hits))}
+	for i, h := range res.Hits {
+		if resp.Results[i], err = hitToProto(h); err != nil {
+			return nil, grpcError(err)
+		}
+	}
+	resp.TookMs = math.Round(float64(time.Since(start).Microseconds())) / 1000
+	return resp, nil
+}
+
+// embeddings is the Embeddings service.
+type embeddings struct {
+	ragv1.UnimplementedEmbeddingsServer
+	sv *service
+}
+
+// Create implements ragv1.EmbeddingsServer.
+func (e *embeddings) Create(ctx context.Context, r *ragv1.CreateEmbeddingRequest) (*ragv1.CreateEmbeddingResponse, error) {
+	l := e.sv.s.cfg.Limits
+	in := r.GetInput()
+	switch {
+	case len(in) == 0:
+		return nil, grpcError(badField("input", "is empty; give at least one text"))
+	case len(in) > l.MaxEmbedInputs:
+		return nil, grpcError(badField("input", "%d texts exceed the limit of %d", len(in), l.MaxEmbedInputs))
+	}
+	for i, t := range in {
+		switch {
+		case t == "":
+			return nil, grpcError(badField(fmt.Sprintf("input[%d]", i), "is empty"))
+		case len(t) > l.MaxTextBytes:
+			return nil, grpcError(badField(fmt.Sprintf("input[%d]", i), "%d bytes exceed the limit of %d bytes", len(t), l.MaxTextBytes))
+		}
+	}
+	switch r.GetEncodingFormat() {
+	case "", "float":
+	default:
+		return nil, grpcError(badField("encoding_format", "%q (want float; base64 is served over REST)", r.GetEncodingFormat()))
+	}
+	if r.GetDimensions() < 0 {
+		return nil, grpcError(badField("dimensions", "%d is negative", r.GetDimensions()))
+	}
+	emb, err := e.sv.s.emb.forModel(r.GetModel(), int(r.GetDimensions()))
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	vs, err := emb.Embed(ctx, in)
+	if err != nil {
+		var te *embed.TextError
+		if errors.As(err, &te) && te.Index >= 0 && te.Index < len(in) {
+			return nil, grpcError(badField(fmt.Sprintf("input[%d]", te.Index), "has nothing to embed (no letters or digits)"))
+		}
+		return nil, grpcError(err)
+	}
+	resp := &ragv1.CreateEmbeddingResponse{Object: "list", Model: emb.Model(), Data: make([]*ragv1.Embedding, len(vs))}
+	for i, v := range vs {
+		resp.Data[i] = &ragv1.Embedding{Object: "embedding", Index: int32(i), Embedding: v}
+	}
+	n := int32(e.sv.s.emb.countTokens(emb, in))
+	resp.Usage = &ragv1.EmbeddingUsage{PromptTokens: n, TotalTokens: n}
+	return resp, nil
+}
