@@ -111,3 +111,11 @@ func mustOK(t testing.TB, code int, m map[string]any) map[string]any {
 	require.Equal(t, http.StatusOK, code, "body %v", m)
 	return m
 }
+
+// ok is doJSON that fails the test unless the status is 200.
+func (ts *testServer) ok(t testing.TB, method, path string, v any, headers ...string) map[string]any {
+	t.Helper()
+	code, m := ts.doJSON(t, method, path, v, headers...)
+	require.Equal(t, http.StatusOK, code, "%s %s: %v", method, path, m)
+	return m
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -229,7 +230,12 @@ func (sv *service) upsert(ctx context.Context, coll string, in []*ragv1.Document
 			}
 		}
 	}
-	return c.Upsert(ctx, docs)
+	ids, err := c.Upsert(ctx, docs)
+	if err != nil && prefix != "" && errors.Is(err, index.ErrInvalidArgument) {
+		// The index names documents[i] of its batch; say which message.
+		return nil, fmt.Errorf("%w: %s%s", index.ErrInvalidArgument, prefix, strings.TrimPrefix(err.Error(), index.ErrInvalidArgument.Error()+": "))
+	}
+	return ids, err
 }
 
 // Upsert implements ragv1.DocumentsServer.
