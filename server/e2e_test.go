@@ -513,3 +513,58 @@ var _ io.Writer = (*recorder)(nil)
 func openaiCfg(base string) embed.OpenAIConfig {
 	return embed.OpenAIConfig{BaseURL: base, MaxAttempts: 1}
 }
+
+// TestGRPCLimits: a gRPC message over MaxBodyBytes is ResourceExhausted;
+// too many requests in flight get ResourceExhausted with a retry delay.
+func TestGRPCLimits(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Limits.MaxBodyBytes = 64 << 10 })
+	ctx := context.Background()
+	_, err := ragv1.NewCollectionsClient(ts.conn).Create(ctx, &ragv1.CreateCollectionRequest{Name: "l"})
+	require.NoError(t, err)
+	_, err = ragv1.NewDocumentsClient(ts.conn).Upsert(ctx, &ragv1.UpsertDocumentsRequest{Collection: "l", Documents: []*ragv1.Document{{Text: strings.Repeat("x", 100<<10)}}})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	code, b := ts.do(t, "POST", "/v1/collections/l/documents", []byte(`{"documents":[{"text":"`+strings.Repeat("x", 100<<10)+`"}]}`))
+	require.Equal(t, http.StatusRequestEntityTooLarge, code)
+	require.Contains(t, string(b), "65536 bytes")
+
+	// The in-flight limit, exercised on the limiter itself: the server's
+	// requests are too quick to hold it full from a test.
+	l := make(limiter, 1)
+	require.NoError(t, l.acquire("/ragd.v1.Documents/Search"))
+	err = grpcError(l.acquire("/ragd.v1.Documents/Search"))
+	st := status.Convert(err)
+	require.Equal(t, codes.ResourceExhausted, st.Code())
+	require.Equal(t, time.Second, retryAfter(st))
+	require.NoError(t, l.acquire("/grpc.health.v1.Health/Check"), "health is never refused")
+	l.release("/ragd.v1.Documents/Search")
+	require.NoError(t, l.acquire("/ragd.v1.Documents/Search"))
+}
+
+// TestInFlightLimit: with one request allowed in flight, a second one gets
+// 429 with Retry-After while the first (held by a slow embedder) runs.
+func TestInFlightLimit(t *testing.T) {
+	slow := openaitest.New(openaitest.Config{Dimension: 8, Latency: 500 * time.Millisecond})
+	defer slow.Close()
+	ts := startServer(t, func(c *Config) {
+		c.Limits.MaxInFlight = 1
+		c.Embed.OpenAI = openaiCfg(slow.BaseURL())
+	})
+	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "slow", "dimension": 8, "embedder": map[string]any{"provider": "openai"}})
+	done := make(chan int)
+	go func() {
+		code, _ := ts.doJSON(t, "POST", "/v1/collections/slow/documents", map[string]any{"documents": []any{map[string]any{"text": "held"}}})
+		done <- code
+	}()
+	require.Eventually(t, func() bool { return slow.Requests() > 0 }, 5*time.Second, 2*time.Millisecond)
+	req, err := http.NewRequest("GET", ts.url+"/v1/collections", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", b)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Contains(t, string(b), "limit 1")
+	require.Equal(t, 200, <-done)
+	ts.ok(t, "GET", "/v1/collections", nil)
+}

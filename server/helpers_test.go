@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ragd/ragd/index"
@@ -47,7 +49,11 @@ func startServer(t testing.TB, mut func(*Config)) *testServer {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, s.WaitReady(ctx))
-	conn, err := grpc.NewClient(s.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if cfg.TLS.CertFile != "" {
+		creds = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})) // the test's own certificate
+	}
+	conn, err := grpc.NewClient(s.GRPCAddr(), creds)
 	require.NoError(t, err)
 	ts := &testServer{Server: s, url: "http://" + s.HTTPAddr(), conn: conn, dir: cfg.DataDir}
 	t.Cleanup(func() {
