@@ -301,13 +301,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
-	var errs []error
-	if s.httpLis != nil {
-		if err := s.httpServer.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
-		}
-	}
-	for _, g := range []*grpc.Server{s.grpcServer, s.restServer} {
+	// Both ports stop accepting at once; HTTP requests in flight finish
+	// (their gRPC calls on the in-process connection with them), then the
+	// in-process server stops.
+	stopGRPC := func(g *grpc.Server) {
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()
 		select {
@@ -317,6 +314,17 @@ func (s *Server) shutdown(ctx context.Context) error {
 			<-done
 		}
 	}
+	var errs []error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); stopGRPC(s.grpcServer) }()
+	if s.httpLis != nil {
+		if err := s.httpServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
+		}
+	}
+	stopGRPC(s.restServer)
+	wg.Wait()
 	errs = append(errs, s.restConn.Close())
 	if s.grpcLis != nil {
 		<-s.loaded
