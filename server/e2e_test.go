@@ -568,3 +568,21 @@ func TestInFlightLimit(t *testing.T) {
 	require.Equal(t, 200, <-done)
 	ts.ok(t, "GET", "/v1/collections", nil)
 }
+
+// TestSlashedIDs: ids with slashes and '#' (paths of ingested files) are
+// reachable by REST path, with the slashes as they are or as %2F; unknown
+// query parameters are refused.
+func TestSlashedIDs(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "files"})
+	ts.ok(t, "POST", "/v1/collections/files/documents", map[string]any{"documents": []any{map[string]any{"id": "guides/intro.md#3", "text": "chunk three"}}})
+	for _, p := range []string{"guides/intro.md%233", "guides%2Fintro.md%233"} {
+		m := ts.ok(t, "GET", "/v1/collections/files/documents/"+p, nil)
+		require.Equal(t, "guides/intro.md#3", m["id"])
+	}
+	m := ts.ok(t, "DELETE", "/v1/collections/files/documents/guides/intro.md%233", nil)
+	require.EqualValues(t, 1, m["deleted"])
+	code, m := ts.doJSON(t, "GET", "/v1/collections/files/documents?limt=5", nil)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, m["message"], `unknown query parameter "limt"`)
+}

@@ -10,16 +10,20 @@ import (
 	"math"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 )
@@ -88,6 +92,7 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 			writeStatusHTTP(w, status.New(c, msg), code)
 		}),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.SetQueryParameterParser(strictQueryParser{}),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 	)
 	ctx := context.Background()
@@ -248,3 +253,23 @@ func writeStatusHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
 
 // retryAfterSeconds formats a delay for a Retry-After header.
 func retryAfterSeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
+
+// strictQueryParser is the gateway's query parser, refusing parameters that
+// name no field of the request (a typo like ?limt=5 is an error, not a
+// silently ignored option).
+type strictQueryParser struct{ runtime.DefaultQueryParser }
+
+func (p strictQueryParser) Parse(msg proto.Message, values url.Values, filter *utilities.DoubleArray) error {
+	fields := msg.ProtoReflect().Descriptor().Fields()
+	for key := range values {
+		name, _, _ := strings.Cut(key, ".")
+		if fields.ByName(protoreflect.Name(name)) == nil && fields.ByJSONName(name) == nil {
+			var names []string
+			for i := range fields.Len() {
+				names = append(names, string(fields.Get(i).Name()))
+			}
+			return fmt.Errorf("unknown query parameter %q (this method takes %s)", key, strings.Join(names, ", "))
+		}
+	}
+	return p.DefaultQueryParser.Parse(msg, values, filter)
+}

@@ -622,7 +622,7 @@ func RegisterDocumentsHandlerServer(ctx context.Context, mux *runtime.ServeMux, 
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ragd.v1.Documents/Get", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ragd.v1.Documents/Get", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -662,7 +662,7 @@ func RegisterDocumentsHandlerServer(ctx context.Context, mux *runtime.ServeMux, 
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ragd.v1.Documents/Delete", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id}"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ragd.v1.Documents/Delete", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -928,7 +928,7 @@ func RegisterDocumentsHandlerClient(ctx context.Context, mux *runtime.ServeMux, 
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ragd.v1.Documents/Get", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ragd.v1.Documents/Get", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -962,7 +962,7 @@ func RegisterDocumentsHandlerClient(ctx context.Context, mux *runtime.ServeMux, 
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ragd.v1.Documents/Delete", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id}"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ragd.v1.Documents/Delete", runtime.WithHTTPPathPattern("/v1/collections/{collection}/documents/{id=**}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
@@ -1014,9 +1014,9 @@ func RegisterDocumentsHandlerClient(ctx context.Context, mux *runtime.ServeMux, 
 
 var (
 	pattern_Documents_Upsert_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collections", "collection", "documents"}, ""))
-	pattern_Documents_Get_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "collections", "collection", "documents", "id"}, ""))
+	pattern_Documents_Get_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "collections", "collection", "documents", "id"}, ""))
 	pattern_Documents_Scan_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collections", "collection", "documents"}, ""))
-	pattern_Documents_Delete_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "collections", "collection", "documents", "id"}, ""))
+	pattern_Documents_Delete_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3, 3, 0, 4, 1, 5, 4}, []string{"v1", "collections", "collection", "documents", "id"}, ""))
 	pattern_Documents_DeleteMany_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collections", "collection", "documents"}, "delete"))
 	pattern_Documents_Search_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collections", "collection", "search"}, ""))
 )
