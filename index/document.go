@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -117,7 +118,7 @@ func (c CollectionConfig) prepare(i int, d Document) (prepared, error) {
 	}
 	p := prepared{doc: d}
 	if len(d.Metadata) > 0 {
-		b, err := json.Marshal(d.Metadata)
+		b, err := MarshalMetadata(d.Metadata)
 		if err != nil {
 			return fail("metadata: %v", err)
 		}
@@ -162,3 +163,16 @@ func (c CollectionConfig) prepare(i int, d Document) (prepared, error) {
 // validateMetadata applies the metadata index's rules (see
 // filter.ValidateMetadata) before anything is written.
 func validateMetadata(b []byte) error { return filter.ValidateMetadata(b) }
+
+// MarshalMetadata is the JSON of metadata as the store keeps it and as
+// MaxMetadataBytes measures it: keys sorted, no HTML escaping (encoding/json
+// would write each '<', '>' and '&' as six bytes), no trailing newline.
+func MarshalMetadata(m map[string]any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}

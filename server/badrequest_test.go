@@ -126,19 +126,22 @@ func TestBadRequests(t *testing.T) {
 	)
 
 	// The data the bad requests must leave alone.
-	ok := func(code int, m map[string]any) { mustOK(t, code, m) }
-	ok(ts.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"docs","dimension":4,"embedder":{"provider":"none"}}`))
-	ok(ts.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"texts"}`))
-	ok(ts.doJSON(t, http.MethodPost, "/v1/collections/docs/documents", `{"documents":[
+	setup := func(code int, m map[string]any) { mustOK(t, code, m) }
+	setup(ts.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"docs","dimension":4,"embedder":{"provider":"none"}}`))
+	setup(ts.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"texts"}`))
+	setup(ts.doJSON(t, http.MethodPost, "/v1/collections/docs/documents", `{"documents":[
 		{"id":"d1","text":"alpha one","vector":[1,0,0,0],"metadata":{"city":"London","stars":5,"tags":["go","rust"]}},
 		{"id":"d2","text":"beta two","vector":[0,1,0,0],"metadata":{"city":"Paris","stars":3}},
 		{"id":"d3","text":"gamma three","vector":[0,0,1,0.5],"source":"a.md","chunk":2}]}`))
-	ok(ts.doJSON(t, http.MethodPost, "/v1/collections/texts/documents", `{"documents":[
+	setup(ts.doJSON(t, http.MethodPost, "/v1/collections/texts/documents", `{"documents":[
 		{"id":"t1","text":"the quick brown fox","metadata":{"lang":"en"}},
 		{"id":"t2","text":"jumps over the lazy dog","metadata":{"lang":"en","draft":true}}]}`))
-	ok(as.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"docs","dimension":4,"embedder":{"provider":"none"}}`, admin))
-	ok(as.doJSON(t, http.MethodPost, "/v1/collections/docs/documents", `{"documents":[{"id":"d1","vector":[1,0,0,0]}]}`, admin))
+	setup(as.doJSON(t, http.MethodPost, "/v1/collections", `{"name":"docs","dimension":4,"embedder":{"provider":"none"}}`, admin))
+	setup(as.doJSON(t, http.MethodPost, "/v1/collections/docs/documents", `{"documents":[{"id":"d1","vector":[1,0,0,0]}]}`, admin))
 	before, beforeAuth := snapshot(t, ts), snapshot(t, as, admin)
+	require.Len(t, before["documents/docs"].(map[string]any)["documents"], 3)
+	require.Len(t, before["documents/texts"].(map[string]any)["documents"], 2)
+	require.Len(t, beforeAuth["documents/docs"].(map[string]any)["documents"], 1)
 
 	const (
 		search = "/v1/collections/docs/search"
@@ -193,6 +196,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "no documents field", method: "POST", path: upsert, body: `{}`, status: 400, msg: "documents"},
 		{name: "batch over the limit", method: "POST", path: upsert, body: docsOf(11), status: 400, msg: "batch limit of 10"},
 		{name: "invalid UTF-8 in text", method: "POST", path: upsert, body: "{\"documents\":[{\"id\":\"x\",\"text\":\"caf\xff\",\"vector\":[1,0,0,0]}]}", status: 400, msg: "UTF-8"},
+		{name: "lone surrogate escape in query", method: "POST", path: search, body: `{"query":"\ud800"}`, status: 400, msg: "request body", notMsg: "EOF"},
 		{name: "invalid UTF-8 in query", method: "POST", path: search, body: "{\"query\":\"\xfe\xff\"}", status: 400, msg: "UTF-8"},
 		{name: "text over the limit", method: "POST", path: upsert, body: js(t, map[string]any{"documents": []any{map[string]any{"id": "x", "text": strings.Repeat("w ", 2049)}}}), status: 400, msg: "limit of 4096"},
 		{name: "query over the limit", method: "POST", path: "/v1/collections/texts/search", body: js(t, map[string]any{"query": strings.Repeat("q", 1025)}), status: 400, msg: "limit of 1024"},
@@ -255,7 +259,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "get .. (cleaned by a redirect)", method: "GET", path: "/v1/collections/..", follow: true, status: 404, msg: "no such path: GET /v1/"},
 		{name: "get %2e%2e", method: "GET", path: "/v1/collections/%2e%2e", status: 400, msg: "name"},
 		{name: "get an uppercase name", method: "GET", path: "/v1/collections/DOCS", status: 400, msg: "name"},
-		{name: "get a%2Fb", method: "GET", path: "/v1/collections/a%2Fb", status: 400, msg: "name"},
+		{name: "get a%2Fb (no route: a name holds no slash)", method: "GET", path: "/v1/collections/a%2Fb", status: 404, msg: "no such path: GET /v1/collections/a/b"},
 		{name: "get a 64-character name", method: "GET", path: "/v1/collections/" + long, status: 400, msg: "name"},
 		{name: "create an existing collection", method: "POST", path: create, body: `{"name":"docs","dimension":4,"embedder":{"provider":"none"}}`, status: 409, msg: `"docs" already exists`},
 
@@ -272,6 +276,7 @@ func TestBadRequests(t *testing.T) {
 
 		// Scan.
 		{name: "scan limit over the maximum", method: "GET", path: "/v1/collections/docs/documents?limit=100000", status: 400, msg: "limit"},
+		{name: "scan with an unknown query parameter", method: "GET", path: "/v1/collections/docs/documents?limt=5", status: 400, msg: `"limt"`},
 		{name: "scan limit not a number", method: "GET", path: "/v1/collections/docs/documents?limit=ten", status: 400, msg: "limit"},
 
 		// /v1/embeddings (OpenAI's error format).

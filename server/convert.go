@@ -62,10 +62,15 @@ func (l Limits) metadata(field string, s *structpb.Struct) (map[string]any, erro
 			return nil, err
 		}
 	}
-	if n := proto2JSONSize(s); n > l.MaxMetadataBytes {
-		return nil, badField(field, "%d bytes of JSON exceed the limit of %d bytes", n, l.MaxMetadataBytes)
+	m := s.AsMap()
+	b, err := index.MarshalMetadata(m)
+	if err != nil {
+		return nil, badField(field, "%v", err)
 	}
-	return s.AsMap(), nil
+	if len(b) > l.MaxMetadataBytes {
+		return nil, badField(field, "%d bytes of JSON exceed the limit of %d bytes", len(b), l.MaxMetadataBytes)
+	}
+	return m, nil
 }
 
 // checkMetaValue accepts strings, finite numbers, booleans, null and (at
@@ -94,15 +99,6 @@ func checkMetaValue(field string, v *structpb.Value, top bool) error {
 		}
 	}
 	return nil
-}
-
-// proto2JSONSize is the size of a Struct as compact JSON.
-func proto2JSONSize(s *structpb.Struct) int {
-	b, err := protojson.Marshal(s)
-	if err != nil {
-		return math.MaxInt
-	}
-	return len(b)
 }
 
 // checkVector rejects NaN and infinities, naming the element.

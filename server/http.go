@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -36,28 +37,110 @@ var jsonMarshaler = &bodyMarshaler{JSONPb: &runtime.JSONPb{
 	UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 }}
 
-// bodyMarshaler is the gateway's JSONPb with decoding errors that say they
-// are about the request body, and what kind of problem it is.
+// bodyMarshaler is the gateway's JSONPb with a stricter, better-spoken
+// decoder: the body must be one JSON object and nothing after it, and
+// every error says it is about the request body and, where the JSON decoder
+// gives a position, which field it was reading.
 type bodyMarshaler struct{ *runtime.JSONPb }
 
 func (m *bodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
-	d := m.JSONPb.NewDecoder(r)
 	return runtime.DecoderFunc(func(v any) error {
-		err := d.Decode(v)
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("read the request body: %w", err)
+		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			return io.EOF // an empty body is an empty request
+		}
+		return m.decodeBody(data, v)
+	})
+}
+
+func (m *bodyMarshaler) decodeBody(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var se *json.SyntaxError
-		var ue *json.UnmarshalTypeError
 		switch {
-		case err == nil, errors.Is(err, io.EOF):
-			return err
 		case errors.As(err, &se):
 			return fmt.Errorf("request body is not valid JSON: %v at byte %d", err, se.Offset)
-		case errors.As(err, &ue):
-			return fmt.Errorf("request body: %v", err)
 		case errors.Is(err, io.ErrUnexpectedEOF):
 			return errors.New("request body is not valid JSON: it ends too early")
 		}
-		return fmt.Errorf("request body: %s", strings.TrimPrefix(err.Error(), "proto: "))
-	})
+		return fmt.Errorf("request body is not valid JSON: %v", err)
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return fmt.Errorf("request body: data after the JSON object at byte %d", dec.InputOffset())
+	}
+	if raw[0] != '{' {
+		return fmt.Errorf("request body: want a JSON object, got %s", jsonKind(raw[0]))
+	}
+	err := m.JSONPb.Unmarshal(raw, v)
+	if err == nil {
+		return nil
+	}
+	msg := strings.TrimPrefix(err.Error(), "proto:")
+	msg = strings.TrimLeft(msg, " \u00a0") // protobuf-go varies the space after "proto:"
+	if f := fieldAt(raw, msg); f != "" && !strings.Contains(msg, "field") {
+		msg = fmt.Sprintf("field %s: %s", f, msg)
+	}
+	if strings.Contains(msg, "unexpected EOF") {
+		// protojson's word for a string escape it cannot decode in an
+		// otherwise complete body.
+		msg = "a string holds an invalid escape (a lone UTF-16 surrogate such as \\ud800?)"
+	}
+	return fmt.Errorf("request body: %s", msg)
+}
+
+// jsonKind names the JSON type that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case '[':
+		return "a list"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// lineCol finds protojson's "(line L:C)" position in an error message.
+var lineCol = regexp.MustCompile(`\(line (\d+):(\d+)\)`)
+
+// lastKey finds the last object key of a JSON prefix.
+var lastKey = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"\s*:\s*[^"]*$|"((?:[^"\\]|\\.)*)"\s*:\s*"[^"]*$`)
+
+// fieldAt returns the key of the member protojson was reading when it
+// failed at the position its message gives, "" if unknown.
+func fieldAt(raw []byte, msg string) string {
+	mm := lineCol.FindStringSubmatch(msg)
+	if mm == nil {
+		return ""
+	}
+	line, _ := strconv.Atoi(mm[1])
+	col, _ := strconv.Atoi(mm[2])
+	off := 0
+	for l := 1; l < line && off < len(raw); off++ {
+		if raw[off] == '\n' {
+			l++
+		}
+	}
+	off += col - 1
+	if off <= 0 || off > len(raw) {
+		return ""
+	}
+	km := lastKey.FindSubmatch(raw[:off])
+	if km == nil {
+		return ""
+	}
+	k := km[1]
+	if k == nil {
+		k = km[2]
+	}
+	return strconv.Quote(string(k))
 }
 
 // forwardedHeaders are the HTTP headers passed to the services as gRPC
