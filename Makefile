@@ -53,6 +53,16 @@ bench-index:
 	$(GO) run ./bench/indexbench -bench query -docs 100000 -dim 384 -shards 1,4
 	$(GO) run ./bench/indexbench -bench open -docs 1000000 -dim 128
 
+# The server's overhead (bench/serverbench): hybrid and vector searches on a
+# 100k × 384-d collection in process, over gRPC and over REST on loopback,
+# at 1, 8 and 32 clients, 3 interleaved rounds (about 11 minutes, plus 1.5
+# to load the collection the first time). SERVER_DIR keeps the collection
+# between runs; bench/results/server.md is written from the report.
+SERVER_DIR ?= bench/work/server-100k
+bench-server:
+	$(GO) run ./bench/serverbench -docs 100000 -dim 384 -dir $(SERVER_DIR) -dur 10s -rounds 3 \
+		-clients 1,8,32 -mode hybrid,vector -out $(RESULTS)/server.tmp
+
 # Retrieval quality on a BEIR-layout collection (default: the shared
 # Cranfield copy): BM25, vector and hybrid with the built-in model.
 BEIR ?= ../shared/data/ir/cranfield
