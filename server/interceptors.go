@@ -166,21 +166,24 @@ func (s *Server) observe(ctx context.Context, api, method string, run func(conte
 	ctx = context.WithValue(ctx, callInfoKey{}, ci)
 	start := time.Now()
 	err := s.protect(ctx, ci, run)
-	dur := time.Since(start)
-	code := status.Code(err)
-	attrs := []slog.Attr{slog.String("api", api), slog.String("method", method), slog.String("code", code.String()),
-		slog.Duration("dur", dur), slog.String("request_id", ci.id)}
+	var ie *internalError
+	failed := errors.As(err, &ie)
+	if !failed && !s.logger.Enabled(ctx, slog.LevelDebug) {
+		return err // the common case costs no attributes
+	}
+	attrs := []slog.Attr{slog.String("api", api), slog.String("method", method), slog.String("code", status.Code(err).String()),
+		slog.Duration("dur", time.Since(start)), slog.String("request_id", ci.id)}
 	if ci.key != "" {
 		attrs = append(attrs, slog.String("api_key", ci.key))
 	}
-	var ie *internalError
-	if errors.As(err, &ie) {
+	switch {
+	case failed:
 		attrs = append(attrs, slog.Any("err", ie.cause))
 		s.logger.LogAttrs(ctx, slog.LevelError, "request failed", attrs...)
-	} else if err != nil {
+	case err != nil:
 		attrs = append(attrs, slog.String("err", status.Convert(err).Message()))
 		s.logger.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
-	} else {
+	default:
 		s.logger.LogAttrs(ctx, slog.LevelDebug, "request", attrs...)
 	}
 	return err

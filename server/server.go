@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,9 +140,12 @@ func New(cfg Config) (*Server, error) {
 	s.httpServer = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		// A body (up to MaxBodyBytes) must arrive within a minute: slow
+		// uploads cannot hold connections and buffers for ever.
+		ReadTimeout:    time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
@@ -159,6 +163,9 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 		grpc.ChainStreamInterceptor(m.StreamServerInterceptor(), s.streamInterceptor(api)),
 		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxBodyBytes),
 		grpc.MaxSendMsgSize(s.cfg.Limits.MaxBodyBytes+1<<20),
+		// Reuse handler goroutines, whose stacks have already grown to
+		// what a search needs, instead of a new goroutine per call.
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	)
 	opts = append(opts, s.tracer.serverOptions()...)
 	g := grpc.NewServer(opts...)

@@ -36,17 +36,17 @@ func (sv *service) collection(field, name string) (*index.Collection, error) {
 	if err != nil {
 		return nil, err
 	}
+	c, err := ix.Collection(name)
+	if !errors.Is(err, index.ErrNotFound) {
+		return c, err // found (so the name is valid), or another failure
+	}
 	if err := (index.CollectionConfig{Name: name}).Validate(); err != nil {
 		if name == "" {
 			return nil, badField(field, "is empty")
 		}
 		return nil, badField(field, "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", name)
 	}
-	c, err := ix.Collection(name)
-	if errors.Is(err, index.ErrNotFound) {
-		return nil, &notFoundError{msg: fmt.Sprintf("collection %q not found", name)}
-	}
-	return c, err
+	return nil, &notFoundError{msg: fmt.Sprintf("collection %q not found", name)}
 }
 
 // embedder returns a collection's embedder, nil when it has none.
