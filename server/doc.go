@@ -6,11 +6,10 @@
 //
 // # Shape
 //
-// REST requests reach the services through an in-process gRPC connection
-// (a bufconn listener served by a second grpc.Server with the same services
-// and interceptors), so that both APIs share one implementation, one chain of
-// interceptors and one error mapping; metrics label them api="grpc" and
-// api="rest". The chain, outermost first: Prometheus request metrics, then
+// REST requests are decoded by grpc-gateway and handed to the same service
+// methods in process, through the same interceptors (rest.go), so that both
+// APIs share one implementation, one chain of interceptors and one error
+// mapping; metrics label them api="grpc" and api="rest". The chain, outermost first: Prometheus request metrics, then
 // observe (request id, a log line, panic recovery), authentication and
 // authorisation by role (interceptors.go), the in-flight limit, the method.
 // The methods (service.go) convert and check requests against Limits

@@ -181,10 +181,10 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 	ctx := context.Background()
 	for _, reg := range []func(context.Context, *runtime.ServeMux) error{
 		func(ctx context.Context, m *runtime.ServeMux) error {
-			return ragv1.RegisterCollectionsHandler(ctx, m, s.restConn)
+			return ragv1.RegisterCollectionsHandlerServer(ctx, m, &restCollections{c: s.rest, sv: s.restSv})
 		},
 		func(ctx context.Context, m *runtime.ServeMux) error {
-			return ragv1.RegisterDocumentsHandler(ctx, m, s.restConn)
+			return ragv1.RegisterDocumentsHandlerServer(ctx, m, &restDocuments{c: s.rest, d: &documents{sv: s.restSv}})
 		},
 	} {
 		if err := reg(ctx, gw); err != nil {
@@ -196,8 +196,7 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 		Name: "ragd_http_requests_total", Help: "HTTP requests by handler, method and status code.",
 	}, []string{"handler", "method", "code"})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "ragd_http_request_duration_seconds", Help: "Latency of HTTP requests by handler.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		Name: "ragd_http_request_duration_seconds", Help: "Latency of HTTP requests by handler.", Buckets: latencyBuckets,
 	}, []string{"handler"})
 	if err := errors.Join(s.reg.Register(requests), s.reg.Register(latency)); err != nil {
 		return nil, fmt.Errorf("register http metrics: %w", err)

@@ -32,8 +32,8 @@ type openAIRequest struct {
 // local model. It takes the wire format OpenAI's clients send — input as a
 // string or a list of strings, encoding_format float or base64 — and
 // answers in it, errors included ({"error": {message, type, param,
-// code}}). The call itself goes through the Embeddings gRPC service, with
-// its auth, limits and metrics.
+// code}}). The call itself goes through the Embeddings service's method
+// and interceptors, with their auth, limits and metrics.
 func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 	var req openAIRequest
 	dec := json.NewDecoder(r.Body)
@@ -75,7 +75,8 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header.Values("Authorization"); len(v) > 0 {
 		md.Set("authorization", v...)
 	}
-	resp, err := ragv1.NewEmbeddingsClient(s.restConn).Create(metadata.NewOutgoingContext(r.Context(), md), greq)
+	rest := &restEmbeddings{c: s.rest, e: &embeddings{sv: s.restSv}}
+	resp, err := rest.Create(metadata.NewIncomingContext(r.Context(), md), greq)
 	if err != nil {
 		writeOpenAIError(w, status.Convert(err))
 		return

@@ -18,11 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed"
@@ -35,10 +33,10 @@ import (
 // background (readyz says when it is loaded; API calls get 503 until
 // then); Shutdown drains and closes everything.
 //
-// REST requests reach the services through an in-process gRPC connection,
-// so both APIs share one implementation, one set of interceptors (request
-// ids, logs, auth, limits) and one error mapping. The metrics tell them
-// apart by the label api="grpc" or api="rest".
+// REST requests reach the same service methods in process, through the
+// same interceptors (request ids, logs, auth, limits; rest.go), so both
+// APIs share one implementation and one error mapping. The metrics tell
+// them apart by the label api="grpc" or api="rest".
 //
 // A Server is safe for concurrent use.
 type Server struct {
@@ -55,10 +53,9 @@ type Server struct {
 	loaded  chan struct{} // closed when the index is open or failed to open
 	loadErr error         // set before loaded is closed
 
-	grpcServer *grpc.Server // public
-	restServer *grpc.Server // behind the gateway
-	restLis    *bufconn.Listener
-	restConn   *grpc.ClientConn
+	grpcServer *grpc.Server
+	rest       *restChain
+	restSv     *service
 	httpServer *http.Server
 	grpcLis    net.Listener
 	httpLis    net.Listener
@@ -120,19 +117,10 @@ func New(cfg Config) (*Server, error) {
 	if s.grpcServer, err = s.newGRPCServer("grpc", creds...); err != nil {
 		return nil, err
 	}
-	if s.restServer, err = s.newGRPCServer("rest"); err != nil {
+	if s.rest, err = s.newRESTChain(); err != nil {
 		return nil, err
 	}
-	s.restLis = bufconn.Listen(1 << 20)
-	maxMsg := cfg.Limits.MaxBodyBytes + 1<<20
-	s.restConn, err = grpc.NewClient("passthrough:///ragd-rest",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.restLis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
-		s.tracer.clientOption())
-	if err != nil {
-		return nil, fmt.Errorf("connect the gateway: %w", err)
-	}
+	s.restSv = &service{s: s}
 	h, err := s.newHTTPHandler()
 	if err != nil {
 		return nil, err
@@ -150,11 +138,13 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// newGRPCServer makes one of the two gRPC servers with the services, the
+// latencyBuckets are the request latency histograms' buckets, in seconds.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// newGRPCServer makes the gRPC server with the services, the
 // interceptors and metrics labelled api.
 func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Server, error) {
-	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-		grpcprom.WithHistogramBuckets([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10})))
+	m := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(latencyBuckets)))
 	if err := prometheus.WrapRegistererWith(prometheus.Labels{"api": api}, s.reg).Register(m); err != nil {
 		return nil, fmt.Errorf("register %s metrics: %w", api, err)
 	}
@@ -207,7 +197,6 @@ func (s *Server) Start() error {
 		}()
 	}
 	serve("grpc", func() error { return s.grpcServer.Serve(gl) })
-	serve("rest", func() error { return s.restServer.Serve(s.restLis) })
 	serve("http", func() error { return s.httpServer.Serve(hl) })
 	s.logger.Info("listening", "http", hl.Addr().String(), "grpc", gl.Addr().String(), "tls", s.cfg.TLS.CertFile != "", "auth", len(s.cfg.Auth.Keys) > 0)
 
@@ -308,9 +297,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()
-	// Both ports stop accepting at once; HTTP requests in flight finish
-	// (their gRPC calls on the in-process connection with them), then the
-	// in-process server stops.
+	// Both ports stop accepting at once and let requests in flight finish.
 	stopGRPC := func(g *grpc.Server) {
 		done := make(chan struct{})
 		go func() { g.GracefulStop(); close(done) }()
@@ -330,9 +317,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
 		}
 	}
-	stopGRPC(s.restServer)
 	wg.Wait()
-	errs = append(errs, s.restConn.Close())
 	if s.grpcLis != nil {
 		<-s.loaded
 	}

@@ -58,13 +58,6 @@ func (t *tracing) serverOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(t.tp), otelgrpc.WithPropagators(t.prop)))}
 }
 
-func (t *tracing) clientOption() grpc.DialOption {
-	if t.tp == nil {
-		return grpc.EmptyDialOption{}
-	}
-	return grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(t.tp), otelgrpc.WithPropagators(t.prop)))
-}
-
 func (t *tracing) httpHandler(h http.Handler) http.Handler {
 	if t.tp == nil {
 		return h
