@@ -346,11 +346,13 @@ func (e *notFoundError) Error() string { return e.msg }
 // of thumb (a token per four bytes).
 func (e *embedders) countTokens(emb embed.Embedder, texts []string) int {
 	n := 0
-	if _, m, _ := e.local(); m != nil && emb == embed.Embedder(e.localPool) {
-		for _, t := range texts {
-			n += min(len(m.Tokenize(t)), m.MaxTokens())
+	if emb.Model() == local.ModelName { // checked first: e.local() loads the model
+		if p, m, _ := e.local(); m != nil && emb == embed.Embedder(p) {
+			for _, t := range texts {
+				n += min(len(m.Tokenize(t)), m.MaxTokens())
+			}
+			return n
 		}
-		return n
 	}
 	for _, t := range texts {
 		n += (len(t) + 3) / 4
