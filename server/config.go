@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -168,9 +170,14 @@ type Limits struct {
 	// MaxEmbedInputs bounds the texts of one /v1/embeddings request.
 	// Default 2,048, OpenAI's.
 	MaxEmbedInputs int
-	// MaxInFlight bounds the requests served at once; more get 429 with
+	// MaxInFlight bounds the requests served at once (each message of an
+	// UpsertStream counts as one while it is stored); more get 429 with
 	// Retry-After. Default 1,024.
 	MaxInFlight int
+	// MaxBufferedBytes bounds the REST bodies held in memory at once (a
+	// body is read whole before it is decoded); more get 429 with
+	// Retry-After. Default 256 MiB, at least MaxBodyBytes.
+	MaxBufferedBytes int
 }
 
 // ErrInvalidConfig wraps every Config.Validate failure.
@@ -197,6 +204,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxFilterDepth, 16)
 	def(&l.MaxEmbedInputs, 2048)
 	def(&l.MaxInFlight, 1024)
+	def(&l.MaxBufferedBytes, max(256<<20, l.MaxBodyBytes))
 	return l
 }
 
@@ -259,6 +267,9 @@ func (c Config) Validate() error {
 		if k.Role < RoleRead || k.Role > RoleAdmin {
 			return fmt.Errorf("%w: api key %d (%s): no role", ErrInvalidConfig, i, k.Name)
 		}
+		if strings.ContainsFunc(string(k.Key), unicode.IsSpace) {
+			return fmt.Errorf("%w: api key %d (%s) contains white space", ErrInvalidConfig, i, k.Name)
+		}
 		if len(k.Key) < minKeyLen {
 			return fmt.Errorf("%w: api key %d (%s): %d characters, want at least %d", ErrInvalidConfig, i, k.Name, len(k.Key), minKeyLen)
 		}
@@ -283,10 +294,13 @@ func (c Config) Validate() error {
 		v    int
 	}{{"max body bytes", l.MaxBodyBytes}, {"max batch", l.MaxBatch}, {"max k", l.MaxK}, {"max text bytes", l.MaxTextBytes},
 		{"max query bytes", l.MaxQueryBytes}, {"max metadata bytes", l.MaxMetadataBytes}, {"max filter depth", l.MaxFilterDepth},
-		{"max embed inputs", l.MaxEmbedInputs}, {"max in flight", l.MaxInFlight}} {
+		{"max embed inputs", l.MaxEmbedInputs}, {"max in flight", l.MaxInFlight}, {"max buffered bytes", l.MaxBufferedBytes}} {
 		if v.v < 1 {
 			return fmt.Errorf("%w: limits: %s %d < 1", ErrInvalidConfig, v.name, v.v)
 		}
+	}
+	if l.MaxBufferedBytes < l.MaxBodyBytes {
+		return fmt.Errorf("%w: limits: max buffered bytes %d is below max body bytes %d", ErrInvalidConfig, l.MaxBufferedBytes, l.MaxBodyBytes)
 	}
 	if l.MaxK > c.Index.MaxK {
 		return fmt.Errorf("%w: limits: max k %d exceeds the index's %d", ErrInvalidConfig, l.MaxK, c.Index.MaxK)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/embed/local"
@@ -47,16 +50,20 @@ type embedders struct {
 
 	mu struct {
 		sync.Mutex
-		byKey  map[index.EmbedderConfig]embed.Embedder // guarded by mu
-		cache  *embed.Cache                            // opened on first use; guarded by mu
-		closed bool
-		close  []func() error
+		byKey     map[index.EmbedderConfig]embed.Embedder // guarded by mu
+		closers   map[index.EmbedderConfig][]func() error // what byKey's entries own; guarded by mu
+		requested map[index.EmbedderConfig]bool           // made for /v1/embeddings model names; guarded by mu
+		cache     *embed.Cache                            // opened on first use; guarded by mu
+		closed    bool
+		close     []func() error
 	}
 }
 
 func newEmbedders(cfg EmbedConfig, dataDir string, m *embed.Metrics, logger *slog.Logger) *embedders {
 	e := &embedders{cfg: cfg, dataDir: dataDir, metrics: m, logger: logger}
 	e.mu.byKey = map[index.EmbedderConfig]embed.Embedder{}
+	e.mu.requested = map[index.EmbedderConfig]bool{}
+	e.mu.closers = map[index.EmbedderConfig][]func() error{}
 	return e
 }
 
@@ -164,7 +171,7 @@ func (e *embedders) resolve(ctx context.Context, provider, model, baseURL string
 		if baseURL == "" {
 			baseURL = e.cfg.OpenAI.BaseURL
 		}
-		if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
+		if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return index.EmbedderConfig{}, 0, badField("embedder.base_url", "%q is not an http or https URL", baseURL)
 		}
 		if dims < 0 || dims > embed.MaxHashDimension {
@@ -192,6 +199,7 @@ func (e *embedders) resolve(ctx context.Context, provider, model, baseURL string
 		defer cancel()
 		d, err := pr.Probe(pctx)
 		if err != nil {
+			e.forget(ec)
 			return index.EmbedderConfig{}, 0, fmt.Errorf("probe the dimension of %s at %s (or give dimension): %w", model, ec.BaseURL, err)
 		}
 		return ec, d, nil
@@ -212,8 +220,14 @@ func hashModelDim(model string) (int, bool) {
 	return n, true
 }
 
-// get returns the embedder of a resolved config; nil for provider none.
-func (e *embedders) get(ec index.EmbedderConfig) (embed.Embedder, error) {
+// get returns the embedder of a resolved config (a collection's); nil for
+// provider none.
+func (e *embedders) get(ec index.EmbedderConfig) (embed.Embedder, error) { return e.getFor(ec, false) }
+
+// getFor is get; forRequest marks an embedder made for a model name that a
+// /v1/embeddings request gave, of which the server keeps a bounded number
+// (collections' embedders are bounded by the collections).
+func (e *embedders) getFor(ec index.EmbedderConfig, forRequest bool) (embed.Embedder, error) {
 	switch ec.Provider {
 	case "", ProviderNone:
 		return nil, nil
@@ -241,14 +255,9 @@ func (e *embedders) get(ec index.EmbedderConfig) (embed.Embedder, error) {
 		}
 		emb = h
 	case ProviderOpenAI:
-		n := 0
-		for k := range e.mu.byKey {
-			if k.Provider == ProviderOpenAI {
-				n++
-			}
-		}
-		if n >= maxOpenAIEmbedders {
-			return nil, badField("model", "this server already keeps %d OpenAI-compatible models; no more", maxOpenAIEmbedders)
+		if forRequest && len(e.mu.requested) >= maxOpenAIEmbedders {
+			return nil, &retryError{code: codes.ResourceExhausted, after: time.Minute,
+				msg: fmt.Sprintf("model %q: this server already serves %d other OpenAI-compatible models on /v1/embeddings", ec.Model, maxOpenAIEmbedders)}
 		}
 		oc := e.cfg.OpenAI
 		oc.Model, oc.Dimensions, oc.Metrics = ec.Model, ec.Dimension, e.metrics
@@ -267,7 +276,7 @@ func (e *embedders) get(ec index.EmbedderConfig) (embed.Embedder, error) {
 		if err != nil {
 			return nil, errors.Join(err, o.Close())
 		}
-		e.mu.close = append(e.mu.close, o.Close, p.Close)
+		e.mu.closers[ec] = []func() error{p.Close, o.Close}
 		emb = p
 		if !e.cfg.NoCache {
 			if e.mu.cache == nil {
@@ -283,7 +292,23 @@ func (e *embedders) get(ec index.EmbedderConfig) (embed.Embedder, error) {
 		return nil, fmt.Errorf("collection has an unknown embedder provider %q", ec.Provider)
 	}
 	e.mu.byKey[ec] = emb
+	if forRequest && ec.Provider == ProviderOpenAI {
+		e.mu.requested[ec] = true
+	}
 	return emb, nil
+}
+
+// forget closes and drops an embedder that failed its first use (a
+// probe), so that a wrong base URL or model does not stay.
+func (e *embedders) forget(ec index.EmbedderConfig) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.mu.closers[ec] {
+		_ = c()
+	}
+	delete(e.mu.closers, ec)
+	delete(e.mu.byKey, ec)
+	delete(e.mu.requested, ec)
 }
 
 // forModel picks the embedder of a /v1/embeddings request by its model
@@ -331,7 +356,7 @@ func (e *embedders) forModel(model string, dims int) (embed.Embedder, error) {
 		if dims < 0 || dims > embed.MaxHashDimension {
 			return nil, badField("dimensions", "%d out of range [0, %d]", dims, embed.MaxHashDimension)
 		}
-		return e.get(index.EmbedderConfig{Provider: ProviderOpenAI, Model: model, BaseURL: strings.TrimRight(e.cfg.OpenAI.BaseURL, "/"), Dimension: dims})
+		return e.getFor(index.EmbedderConfig{Provider: ProviderOpenAI, Model: model, BaseURL: strings.TrimRight(e.cfg.OpenAI.BaseURL, "/"), Dimension: dims}, true)
 	}
 	return nil, &notFoundError{msg: fmt.Sprintf("model %q is not served here; this server embeds with %s (or local), hash-<dimension>, and no OpenAI-compatible endpoint is configured", model, local.ModelName)}
 }
@@ -368,6 +393,11 @@ func (e *embedders) close() error {
 	var errs []error
 	for i := len(e.mu.close) - 1; i >= 0; i-- {
 		errs = append(errs, e.mu.close[i]())
+	}
+	for _, cs := range e.mu.closers {
+		for _, c := range cs {
+			errs = append(errs, c())
+		}
 	}
 	if e.mu.cache != nil {
 		errs = append(errs, e.mu.cache.Close())

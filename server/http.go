@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -57,31 +58,31 @@ func (m *bodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 }
 
 func (m *bodyMarshaler) decodeBody(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &se):
-			return fmt.Errorf("request body is not valid JSON: %v at byte %d", err, se.Offset)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("request body is not valid JSON: it ends too early")
+	data = bytes.TrimSpace(data)
+	if data[0] != '{' {
+		if !json.Valid(data) {
+			return jsonProblem(data)
 		}
-		return fmt.Errorf("request body is not valid JSON: %v", err)
+		return fmt.Errorf("request body: want a JSON object, got %s", jsonKind(data[0]))
 	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return fmt.Errorf("request body: data after the JSON object at byte %d", dec.InputOffset())
+	var err error
+	if pm, ok := v.(proto.Message); ok {
+		err = m.UnmarshalOptions.Unmarshal(data, pm) // no copy of the body
+	} else {
+		err = m.JSONPb.Unmarshal(data, v)
 	}
-	if raw[0] != '{' {
-		return fmt.Errorf("request body: want a JSON object, got %s", jsonKind(raw[0]))
-	}
-	err := m.JSONPb.Unmarshal(raw, v)
 	if err == nil {
 		return nil
 	}
+	// The error path may spend time to say what is wrong: not JSON at all,
+	// data after the object, or what protojson says with the field it was
+	// reading.
+	if !json.Valid(data) {
+		return jsonProblem(data)
+	}
 	msg := strings.TrimPrefix(err.Error(), "proto:")
 	msg = strings.TrimLeft(msg, " \u00a0") // protobuf-go varies the space after "proto:"
-	if f := fieldAt(raw, msg); f != "" && !strings.Contains(msg, "field") {
+	if f := fieldAt(data, msg); f != "" && !strings.Contains(msg, "field") {
 		msg = fmt.Sprintf("field %s: %s", f, msg)
 	}
 	if strings.Contains(msg, "unexpected EOF") {
@@ -90,6 +91,23 @@ func (m *bodyMarshaler) decodeBody(data []byte, v any) error {
 		msg = "a string holds an invalid escape (a lone UTF-16 surrogate such as \\ud800?)"
 	}
 	return fmt.Errorf("request body: %s", msg)
+}
+
+// jsonProblem describes a body that is not one JSON value.
+func jsonProblem(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var skip json.RawMessage
+	err := dec.Decode(&skip)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("request body is not valid JSON: %v at byte %d", err, se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errors.New("request body is not valid JSON: it ends too early")
+	case err != nil:
+		return fmt.Errorf("request body is not valid JSON: %v", err)
+	}
+	return fmt.Errorf("request body: data after the JSON object at byte %d", dec.InputOffset())
 }
 
 // jsonKind names the JSON type that starts with c.
@@ -132,7 +150,9 @@ func fieldAt(raw []byte, msg string) string {
 	if off <= 0 || off > len(raw) {
 		return ""
 	}
-	km := lastKey.FindSubmatch(raw[:off])
+	// The key is near: look at the last KiB only (a regexp over a 30 MB
+	// prefix takes seconds).
+	km := lastKey.FindSubmatch(raw[max(0, off-1024):off])
 	if km == nil {
 		return ""
 	}
@@ -217,12 +237,12 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(ragv1.OpenAPI)
 	})))
-	mux.Handle("POST /v1/embeddings", instrument("embeddings", s.limitBody(http.HandlerFunc(s.openAIEmbeddings))))
-	mux.Handle("/v1/", instrument("api", s.limitBody(gw)))
+	mux.Handle("POST /v1/embeddings", instrument("embeddings", s.limitBody(http.HandlerFunc(s.openAIEmbeddings), writeOpenAIErrorHTTP)))
+	mux.Handle("/v1/", instrument("api", s.limitBody(gw, writeStatusHTTP)))
 	mux.Handle("/", instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeStatusHTTP(w, status.Newf(codes.NotFound, "no such path: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	})))
-	return s.tracer.httpHandler(withRequestID(recoverHTTP(s, mux))), nil
+	return s.tracer.httpHandler(withRequestID(recoverHTTP(s, s.guardOrigin(mux)))), nil
 }
 
 // readyz answers 200 once the index is open, 503 before and while
@@ -246,14 +266,21 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// limitBody reads the body whole, refusing one over MaxBodyBytes with 413
-// before any of it is decoded.
-func (s *Server) limitBody(next http.Handler) http.Handler {
+// limitBody admits a request with a body and reads it whole before any
+// decoding: a request without a valid key (when keys are configured) is
+// refused before its body is read; a body over MaxBodyBytes gets 413; the
+// bodies buffered at once stay within MaxBufferedBytes (429 beyond).
+func (s *Server) limitBody(next http.Handler, writeErr func(http.ResponseWriter, *status.Status, int)) http.Handler {
 	limit := int64(s.cfg.Limits.MaxBodyBytes)
 	tooLarge := func(w http.ResponseWriter, n string) {
-		writeStatusHTTP(w, status.Newf(codes.ResourceExhausted, "request body of %s bytes exceeds the limit of %d bytes (--max-body-bytes)", n, limit), http.StatusRequestEntityTooLarge)
+		writeErr(w, status.Newf(codes.ResourceExhausted, "request body of %s bytes exceeds the limit of %d bytes (--max-body-bytes)", n, limit), http.StatusRequestEntityTooLarge)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.auth.checkHeader(r.Header); err != nil {
+			st := status.Convert(err)
+			writeErr(w, st, httpStatus(st.Code()))
+			return
+		}
 		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
@@ -262,19 +289,57 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			tooLarge(w, strconv.FormatInt(r.ContentLength, 10))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		need := r.ContentLength
+		if need < 0 {
+			need = limit // chunked: as much as it may be
+		}
+		if !s.bodies.TryAcquire(need) {
+			writeErr(w, toStatus(&retryError{code: codes.ResourceExhausted, after: time.Second,
+				msg: fmt.Sprintf("request bodies in flight exceed %d bytes (--max-buffered-bytes); retry", s.cfg.Limits.MaxBufferedBytes)}), http.StatusTooManyRequests)
+			return
+		}
+		defer s.bodies.Release(need)
+		buf := bytes.NewBuffer(make([]byte, 0, max(need, 0)+bytes.MinRead))
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			tooLarge(w, "more than "+strconv.FormatInt(limit, 10))
 			return
 		}
 		if err != nil {
-			writeStatusHTTP(w, status.Newf(codes.InvalidArgument, "read the request body: %v", err), http.StatusBadRequest)
+			writeErr(w, status.Newf(codes.InvalidArgument, "read the request body: %v", err), http.StatusBadRequest)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
+		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		r.ContentLength = int64(buf.Len())
 		next.ServeHTTP(w, r)
+	})
+}
+
+// guardOrigin refuses what a browser page of another origin could make the
+// server do: non-safe cross-origin requests (http.CrossOriginProtection:
+// Sec-Fetch-Site, or Origin against Host), and, on a server without API
+// keys, any Host but a loopback name (a DNS-rebinding page reaches
+// 127.0.0.1 under its own name).
+func (s *Server) guardOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeStatusHTTP(w, status.Newf(codes.PermissionDenied, "cross-origin %s from a browser refused", r.Method), http.StatusForbidden)
+	}))
+	h := cop.Handler(next)
+	if len(s.cfg.Auth.Keys) > 0 || s.cfg.Auth.AllowUnauthenticated {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			writeStatusHTTP(w, status.Newf(codes.PermissionDenied, "host %q refused: a server without API keys answers to loopback names only (localhost, 127.0.0.1, [::1]); configure API keys to serve others", r.Host), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -321,6 +386,9 @@ func writeStatus(w http.ResponseWriter, st *status.Status) {
 func writeStatusHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
 	if d := retryAfter(st); d > 0 {
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
+	}
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ragd"`)
 	}
 	body, err := jsonMarshaler.Marshal(st.Proto())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -63,18 +64,18 @@ func (e *internalError) Unwrap() error              { return e.cause }
 // methodRoles is the role each method needs; methods not listed (health,
 // reflection) need none.
 var methodRoles = map[string]Role{
-	"/ragd.v1.Collections/Create":     RoleAdmin,
-	"/ragd.v1.Collections/Delete":     RoleAdmin,
-	"/ragd.v1.Collections/List":       RoleRead,
-	"/ragd.v1.Collections/Get":        RoleRead,
-	"/ragd.v1.Documents/Upsert":       RoleWrite,
-	"/ragd.v1.Documents/UpsertStream": RoleWrite,
-	"/ragd.v1.Documents/Delete":       RoleWrite,
-	"/ragd.v1.Documents/DeleteMany":   RoleWrite,
-	"/ragd.v1.Documents/Get":          RoleRead,
-	"/ragd.v1.Documents/Scan":         RoleRead,
-	"/ragd.v1.Documents/Search":       RoleRead,
-	"/ragd.v1.Embeddings/Create":      RoleRead,
+	"/ragd.v1.Collections/Create":   RoleAdmin,
+	"/ragd.v1.Collections/Delete":   RoleAdmin,
+	"/ragd.v1.Collections/List":     RoleRead,
+	"/ragd.v1.Collections/Get":      RoleRead,
+	"/ragd.v1.Documents/Upsert":     RoleWrite,
+	upsertStreamMethod:              RoleWrite,
+	"/ragd.v1.Documents/Delete":     RoleWrite,
+	"/ragd.v1.Documents/DeleteMany": RoleWrite,
+	"/ragd.v1.Documents/Get":        RoleRead,
+	"/ragd.v1.Documents/Scan":       RoleRead,
+	"/ragd.v1.Documents/Search":     RoleRead,
+	"/ragd.v1.Embeddings/Create":    RoleRead,
 }
 
 // authenticator checks API keys. Keys are held as SHA-256 digests, so a
@@ -92,32 +93,70 @@ func newAuthenticator(keys []APIKey) *authenticator {
 	return a
 }
 
-// check authorizes a call of method; it returns the key's name ("" without
-// authentication).
-func (a *authenticator) check(ctx context.Context, method string) (string, error) {
-	need, ok := methodRoles[method]
-	if !ok || len(a.keys) == 0 {
-		return "", nil
+// openMethod reports whether a method needs no key and no in-flight slot:
+// health checks and reflection (the API's schema, no data).
+func openMethod(method string) bool {
+	return strings.HasPrefix(method, "/grpc.health.v1.Health/") || strings.HasPrefix(method, "/grpc.reflection.")
+}
+
+// roleOf is the role a method needs: its entry in methodRoles, none for the
+// open methods, admin for anything else (deny by default).
+func roleOf(method string) Role {
+	if r, ok := methodRoles[method]; ok {
+		return r
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	key := ""
-	if v := md.Get("authorization"); len(v) > 0 {
+	if openMethod(method) {
+		return 0
+	}
+	return RoleAdmin
+}
+
+// keyFrom finds the API key of a request in its headers or metadata (get
+// returns a key's values; names are lower case).
+func keyFrom(get func(string) []string) (string, error) {
+	if v := get("authorization"); len(v) > 0 {
 		scheme, token, found := strings.Cut(v[0], " ")
 		if !found || !strings.EqualFold(scheme, "bearer") {
 			return "", status.Error(codes.Unauthenticated, "authorization header: want \"Bearer <api key>\"")
 		}
-		key = strings.TrimSpace(token)
-	} else if v := md.Get("api-key"); len(v) > 0 {
-		key = v[0]
-	} else if v := md.Get("x-api-key"); len(v) > 0 {
-		key = v[0]
+		return strings.TrimSpace(token), nil
 	}
+	if v := get("api-key"); len(v) > 0 {
+		return v[0], nil
+	}
+	if v := get("x-api-key"); len(v) > 0 {
+		return v[0], nil
+	}
+	return "", nil
+}
+
+// lookup returns the key's entry, or Unauthenticated.
+func (a *authenticator) lookup(key string) (APIKey, error) {
 	if key == "" {
-		return "", status.Error(codes.Unauthenticated, "missing API key: send \"Authorization: Bearer <key>\" or an \"api-key\" header")
+		return APIKey{}, status.Error(codes.Unauthenticated, "missing API key: send \"Authorization: Bearer <key>\" or an \"api-key\" header")
 	}
 	k, ok := a.keys[sha256.Sum256([]byte(key))]
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "invalid API key")
+		return APIKey{}, status.Error(codes.Unauthenticated, "invalid API key")
+	}
+	return k, nil
+}
+
+// check authorizes a call of method; it returns the key's name ("" without
+// authentication).
+func (a *authenticator) check(ctx context.Context, method string) (string, error) {
+	need := roleOf(method)
+	if need == 0 || len(a.keys) == 0 {
+		return "", nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	key, err := keyFrom(md.Get)
+	if err != nil {
+		return "", err
+	}
+	k, err := a.lookup(key)
+	if err != nil {
+		return "", err
 	}
 	if k.Role < need {
 		return k.Name, status.Errorf(codes.PermissionDenied, "API key %q has role %s; %s needs %s", k.Name, k.Role, method, need)
@@ -125,13 +164,35 @@ func (a *authenticator) check(ctx context.Context, method string) (string, error
 	return k.Name, nil
 }
 
+// checkHeader is the early check of a REST request, before its body is
+// read: any valid key passes (the method's role is checked later).
+func (a *authenticator) checkHeader(h http.Header) error {
+	if len(a.keys) == 0 {
+		return nil
+	}
+	key, err := keyFrom(func(name string) []string { return h.Values(name) })
+	if err != nil {
+		return err
+	}
+	_, err = a.lookup(key)
+	return err
+}
+
 // limiter bounds the requests in flight.
 type limiter chan struct{}
 
+// acquire takes a slot for a call of method. Open methods take none, and
+// neither does a stream: UpsertStream takes one per message (an idle
+// stream must not hold a slot).
 func (l limiter) acquire(method string) error {
-	if _, ok := methodRoles[method]; !ok {
-		return nil // health and reflection are never refused
+	if !limited(method) {
+		return nil
 	}
+	return l.take()
+}
+
+// take takes a slot or fails with ResourceExhausted and a retry delay.
+func (l limiter) take() error {
 	select {
 	case l <- struct{}{}:
 		return nil
@@ -141,10 +202,17 @@ func (l limiter) acquire(method string) error {
 }
 
 func (l limiter) release(method string) {
-	if _, ok := methodRoles[method]; ok {
+	if limited(method) {
 		<-l
 	}
 }
+
+// give returns a slot from take.
+func (l limiter) give() { <-l }
+
+func limited(method string) bool { return !openMethod(method) && method != upsertStreamMethod }
+
+const upsertStreamMethod = "/ragd.v1.Documents/UpsertStream"
 
 // callInfo is what the observer logs of one call.
 type callInfo struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -42,7 +43,7 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 		writeOpenAIError(w, badRequestStatus("", "malformed JSON body: %v", err))
 		return
 	}
-	if dec.More() {
+	if rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), r.Body)); len(bytes.TrimSpace(rest)) > 0 {
 		writeOpenAIError(w, badRequestStatus("", "malformed JSON body: data after the object"))
 		return
 	}
@@ -61,7 +62,7 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 	greq := &ragv1.CreateEmbeddingRequest{Input: in, Model: req.Model, User: req.User}
 	if req.Dimensions != nil {
 		if *req.Dimensions < 1 || *req.Dimensions > math.MaxInt32 {
-			writeOpenAIError(w, badRequestStatus("dimensions", "%d must be positive", *req.Dimensions))
+			writeOpenAIError(w, badRequestStatus("dimensions", "%d out of range [1, %d]", *req.Dimensions, math.MaxInt32))
 			return
 		}
 		greq.Dimensions = int32(*req.Dimensions)
@@ -159,8 +160,16 @@ var openAIErrorTypes = map[codes.Code]string{
 
 // writeOpenAIError writes a status in OpenAI's error format.
 func writeOpenAIError(w http.ResponseWriter, st *status.Status) {
+	writeOpenAIErrorHTTP(w, st, httpStatus(st.Code()))
+}
+
+// writeOpenAIErrorHTTP is writeOpenAIError with the given HTTP status.
+func writeOpenAIErrorHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
 	if d := retryAfter(st); d > 0 {
 		w.Header().Set("Retry-After", retryAfterSeconds(d))
+	}
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ragd"`)
 	}
 	typ, ok := openAIErrorTypes[st.Code()]
 	if !ok {
@@ -187,6 +196,6 @@ func writeOpenAIError(w http.ResponseWriter, st *status.Status) {
 		body = []byte(`{"error":{"message":"internal error","type":"server_error","param":null,"code":null}}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(httpStatus(st.Code()))
+	w.WriteHeader(httpCode)
 	_, _ = w.Write(body)
 }

@@ -16,6 +16,7 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -46,6 +47,7 @@ type Server struct {
 	emb    *embedders
 	auth   *authenticator
 	limit  limiter
+	bodies *semaphore.Weighted // REST body bytes held at once
 	health *health.Server
 	tracer *tracing
 
@@ -60,6 +62,11 @@ type Server struct {
 	grpcLis    net.Listener
 	httpLis    net.Listener
 
+	life struct {
+		sync.Mutex
+		started bool // guarded by life
+		stopped bool // guarded by life
+	}
 	bg           sync.WaitGroup // serving and loading goroutines
 	serveErr     chan error     // a listener's Serve failed
 	shutdownOnce sync.Once
@@ -82,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		reg:      cfg.Registry,
 		auth:     newAuthenticator(cfg.Auth.Keys),
 		limit:    make(limiter, cfg.Limits.MaxInFlight),
+		bodies:   semaphore.NewWeighted(int64(cfg.Limits.MaxBufferedBytes)),
 		health:   health.NewServer(),
 		loaded:   make(chan struct{}),
 		serveErr: make(chan error, 2),
@@ -171,6 +179,14 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 // Start listens on both addresses, serves, and opens the index in the
 // background. It returns once listening; WaitReady waits for the index.
 func (s *Server) Start() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	switch {
+	case s.life.stopped:
+		return errors.New("server: start after shutdown")
+	case s.life.started:
+		return errors.New("server: started twice")
+	}
 	gl, err := net.Listen("tcp", s.cfg.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen grpc: %w", err)
@@ -187,6 +203,7 @@ func (s *Server) Start() error {
 		hl = tls.NewListener(hl, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
 	}
 	s.grpcLis, s.httpLis = gl, hl
+	s.life.started = true
 	serve := func(name string, f func() error) {
 		s.bg.Add(1)
 		go func() {
@@ -226,7 +243,7 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// HTTPAddr returns the address REST listens on (after Start).
+// HTTPAddr returns the address REST listens on; valid after Start.
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // GRPCAddr returns the address gRPC listens on (after Start).
@@ -293,6 +310,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) shutdown(ctx context.Context) error {
 	start := time.Now()
+	s.life.Lock()
+	s.life.stopped = true
+	started := s.life.started
+	s.life.Unlock()
 	s.stopping.Store(true)
 	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
@@ -312,13 +333,13 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); stopGRPC(s.grpcServer) }()
-	if s.httpLis != nil {
+	if started {
 		if err := s.httpServer.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
 		}
 	}
 	wg.Wait()
-	if s.grpcLis != nil {
+	if started {
 		<-s.loaded
 	}
 	s.bg.Wait()

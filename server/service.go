@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -264,13 +265,30 @@ func (d *documents) UpsertStream(st ragv1.Documents_UpsertStreamServer) error {
 		} else if r.GetCollection() != "" && r.GetCollection() != coll {
 			return grpcError(badField(fmt.Sprintf("message[%d].collection", n), "%q differs from the stream's first message's %q", r.GetCollection(), coll))
 		}
+		if err := d.sv.s.limit.take(); err != nil {
+			return streamError(err, total)
+		}
 		ids, err := d.sv.upsert(st.Context(), coll, r.GetDocuments(), fmt.Sprintf("message[%d].", n))
+		d.sv.s.limit.give()
 		if err != nil {
-			s := toStatus(err)
-			return status.Errorf(s.Code(), "%s (%d documents of earlier messages are stored)", s.Message(), total)
+			return streamError(err, total)
 		}
 		total += int64(len(ids))
 	}
+}
+
+// streamError is err as a status whose message says how many documents of
+// the stream were stored before it; details and the logged cause are kept.
+func streamError(err error, stored int64) error {
+	err = grpcError(err)
+	p := status.Convert(err).Proto()
+	p.Message = fmt.Sprintf("%s (%d documents of earlier messages are stored)", p.GetMessage(), stored)
+	st := status.FromProto(p)
+	var ie *internalError
+	if errors.As(err, &ie) {
+		return &internalError{st: st, cause: ie.cause}
+	}
+	return st.Err()
 }
 
 // Get implements ragv1.DocumentsServer.
@@ -297,6 +315,9 @@ func (d *documents) Get(ctx context.Context, r *ragv1.GetDocumentRequest) (*ragv
 func checkID(field, id string) error {
 	if id == "" {
 		return badField(field, "is empty")
+	}
+	if !utf8.ValidString(id) {
+		return badField(field, "is not valid UTF-8")
 	}
 	if len(id) > index.MaxIDBytes {
 		return badField(field, "%d bytes exceed the limit of %d bytes", len(id), index.MaxIDBytes)

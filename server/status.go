@@ -100,6 +100,8 @@ func toStatus(err error) *status.Status {
 		}
 		st, _ := status.New(codes.ResourceExhausted, "embedder: "+err.Error()).WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(after)})
 		return st
+	case errors.Is(err, embed.ErrInvalidConfig):
+		return status.New(codes.InvalidArgument, "embedder: "+err.Error())
 	case errors.Is(err, embed.ErrBadRequest):
 		return status.New(codes.InvalidArgument, "the embedding provider rejected the input: "+err.Error())
 	case errors.Is(err, embed.ErrRateLimited), errors.Is(err, embed.ErrUnavailable), errors.Is(err, embed.ErrClosed),

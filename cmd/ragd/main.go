@@ -123,14 +123,14 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 			return
 		}
 		name := "RAGD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := lookup(name); ok {
+		if v, ok := lookup(name); ok && v != "" { // set but empty: unset
 			if e := fs.Set(f.Name, v); e != nil {
 				err = fmt.Errorf("%s=%q: %w", name, v, e)
 			}
 		}
 	})
 	if err == nil && !fs.Changed("otlp-endpoint") {
-		if v, ok := lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); ok {
+		if v, ok := lookup("OTEL_EXPORTER_OTLP_ENDPOINT"); ok && v != "" {
 			err = fs.Set("otlp-endpoint", v)
 		}
 	}
@@ -177,7 +177,9 @@ func (o *options) config(stderr io.Writer) (server.Config, error) {
 		}
 		cfg.Auth.Keys = keys
 	}
-	if k := os.Getenv("RAGD_API_KEY"); k != "" {
+	// Trimmed: a key from a Kubernetes Secret or a file often ends with a
+	// newline that no client sends.
+	if k := strings.TrimSpace(os.Getenv("RAGD_API_KEY")); k != "" {
 		cfg.Auth.Keys = append(cfg.Auth.Keys, server.APIKey{Name: "RAGD_API_KEY", Role: server.RoleAdmin, Key: embed.Secret(k)})
 	}
 	return cfg, nil

@@ -22,7 +22,7 @@ func TestApplyEnv(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--grpc-addr", "127.0.0.1:1"}))
 	env := map[string]string{
 		"RAGD_HTTP_ADDR": "127.0.0.1:7", "RAGD_GRPC_ADDR": "127.0.0.1:2", "RAGD_MAX_K": "50",
-		"RAGD_NO_EMBED_CACHE": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4317",
+		"RAGD_NO_EMBED_CACHE": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "otel:4317", "RAGD_LOG_LEVEL": "",
 	}
 	require.NoError(t, applyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
 	get := func(name string) string { return fs.Lookup(name).Value.String() }
@@ -31,6 +31,7 @@ func TestApplyEnv(t *testing.T) {
 	require.Equal(t, "50", get("max-k"))
 	require.Equal(t, "true", get("no-embed-cache"))
 	require.Equal(t, "otel:4317", get("otlp-endpoint"))
+	require.Equal(t, "info", get("log-level"), "an empty variable is unset")
 
 	err := applyEnv(newRootCmd(io.Discard).Flags(), func(k string) (string, bool) {
 		if k == "RAGD_MAX_K" {

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	ragv1 "github.com/ragd/ragd/api/ragv1"
+	"github.com/ragd/ragd/embed/openaitest"
+	"github.com/ragd/ragd/index"
+)
+
+// TestAuthBeforeBody: with keys configured, a request without a valid key
+// is refused before its body is looked at (401, not 400 for a malformed
+// one), with WWW-Authenticate.
+func TestAuthBeforeBody(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Auth.Keys = []APIKey{{Name: "k", Role: RoleAdmin, Key: "key-0123456789abcdef"}} })
+	for _, path := range []string{"/v1/collections", "/v1/embeddings"} {
+		req, err := http.NewRequest("POST", ts.url+path, strings.NewReader(`{bad`))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, path)
+		require.Equal(t, `Bearer realm="ragd"`, resp.Header.Get("WWW-Authenticate"), path)
+	}
+	code, _ := ts.do(t, "POST", "/v1/collections", []byte(`{bad`), "Authorization: Bearer key-0123456789abcdef")
+	require.Equal(t, http.StatusBadRequest, code, "with the key, the body is read and found malformed")
+}
+
+// TestCrossOrigin: a browser page of another origin cannot make changes,
+// and a server without keys answers to loopback names only (DNS
+// rebinding).
+func TestCrossOrigin(t *testing.T) {
+	ts := startServer(t, nil)
+	body := []byte(`{"name":"pwned"}`)
+	code, b := ts.do(t, "POST", "/v1/collections", body, "Origin: https://evil.example", "Content-Type: text/plain")
+	require.Equal(t, http.StatusForbidden, code, "%s", b)
+	require.Contains(t, string(b), "cross-origin")
+	code, _ = ts.do(t, "POST", "/v1/collections", body, "Sec-Fetch-Site: cross-site")
+	require.Equal(t, http.StatusForbidden, code)
+
+	req, err := http.NewRequest("GET", ts.url+"/v1/collections", nil)
+	require.NoError(t, err)
+	req.Host = "evil.example"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	for _, host := range []string{"localhost:8080", "127.0.0.1", "[::1]:80"} {
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, host)
+	}
+	ts.ok(t, "GET", "/v1/collections", nil) // same-origin tools (curl) are fine
+	m := ts.ok(t, "GET", "/v1/collections", nil)
+	require.Empty(t, m["collections"], "nothing was created")
+}
+
+// TestIdleStreamHoldsNoSlot: an UpsertStream that sends nothing does not
+// occupy the in-flight limit; its messages do while they are stored.
+func TestIdleStreamHoldsNoSlot(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Limits.MaxInFlight = 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	docs := ragv1.NewDocumentsClient(ts.conn)
+	st, err := docs.UpsertStream(ctx)
+	require.NoError(t, err)
+	_, err = ragv1.NewCollectionsClient(ts.conn).Create(context.Background(), &ragv1.CreateCollectionRequest{Name: "s"})
+	require.NoError(t, err, "the idle stream holds no slot")
+	require.NoError(t, st.Send(&ragv1.UpsertDocumentsRequest{Collection: "s", Documents: []*ragv1.Document{{Id: "1", Text: "one"}}}))
+	res, err := st.CloseAndRecv()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, res.GetUpserted())
+}
+
+// TestStreamErrorDetails: an UpsertStream error keeps the field detail.
+func TestStreamErrorDetails(t *testing.T) {
+	ts := startServer(t, nil)
+	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "d", "dimension": 2, "embedder": map[string]any{"provider": "none"}})
+	st, err := ragv1.NewDocumentsClient(ts.conn).UpsertStream(context.Background())
+	require.NoError(t, err)
+	_ = st.Send(&ragv1.UpsertDocumentsRequest{Collection: "d", Documents: []*ragv1.Document{{Id: "x", Vector: []float32{float32(math.NaN()), 1}}}})
+	_, err = st.CloseAndRecv()
+	s := status.Convert(err)
+	require.Equal(t, codes.InvalidArgument, s.Code())
+	require.Contains(t, s.Message(), "message[0].documents[0].vector[0]")
+	require.Contains(t, s.Message(), "0 documents of earlier messages are stored")
+	require.Len(t, s.Details(), 1)
+	require.IsType(t, &errdetails.BadRequest{}, s.Details()[0])
+}
+
+// TestEmbedderConfigErrors: a malformed base URL is a 400; a probe that
+// fails leaves nothing behind.
+func TestEmbedderConfigErrors(t *testing.T) {
+	bad := openaitest.New(openaitest.Config{Fault: func(int) openaitest.Fault { return openaitest.Fault{Status: 404, Message: "no such model"} }})
+	defer bad.Close()
+	ts := startServer(t, func(c *Config) { c.Embed.OpenAI.MaxAttempts = 1 })
+	for _, u := range []string{"http://[::1", "http://exa mple.com/v1", "ftp://x/v1", "http:///v1"} {
+		code, m := ts.doJSON(t, "POST", "/v1/collections", map[string]any{"name": "m", "embedder": map[string]any{"provider": "openai", "base_url": u}})
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", u, m)
+		require.Contains(t, m["message"], "embedder.base_url")
+	}
+	code, m := ts.doJSON(t, "POST", "/v1/collections", map[string]any{"name": "m", "embedder": map[string]any{"provider": "openai", "base_url": bad.BaseURL()}})
+	require.Equal(t, http.StatusServiceUnavailable, code, "%v", m)
+	ts.emb.mu.Lock()
+	n := len(ts.emb.mu.byKey)
+	ts.emb.mu.Unlock()
+	require.Zero(t, n, "the failed embedder was dropped")
+}
+
+// TestLifecycle: Start and Shutdown in any order and at once neither race
+// nor hang; Start after Shutdown is an error.
+func TestLifecycle(t *testing.T) {
+	for range 5 {
+		s, err := New(Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+			Index: index.Config{NoSync: true}, Embed: EmbedConfig{Default: ProviderHash}})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = s.Start() })
+		done := make(chan error, 1)
+		go func() { done <- s.Shutdown(context.Background()) }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("Shutdown hung")
+		}
+		wg.Wait()
+		require.Error(t, s.Start(), "start after shutdown")
+	}
+}
+
+// TestKeyValidation: keys with white space are refused at start.
+func TestKeyValidation(t *testing.T) {
+	err := Config{Auth: AuthConfig{Keys: []APIKey{{Name: "nl", Role: RoleRead, Key: "abcdefghijklmnopq\n"}}}}.Validate()
+	require.ErrorContains(t, err, "white space")
+}
+
+// TestDenyByDefault: a method missing from the role table needs admin.
+func TestDenyByDefault(t *testing.T) {
+	a := newAuthenticator([]APIKey{{Name: "r", Role: RoleRead, Key: "read-0123456789abcdef"}})
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer read-0123456789abcdef"))
+	_, err := a.check(ctx, "/ragd.v1.Documents/SomethingNew")
+	require.Equal(t, codes.PermissionDenied, status.Code(err))
+	_, err = a.check(context.Background(), "/grpc.health.v1.Health/Check")
+	require.NoError(t, err)
+}
