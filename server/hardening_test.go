@@ -18,6 +18,7 @@ import (
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed/openaitest"
 	"github.com/ragd/ragd/index"
+	"github.com/ragd/ragd/index/filter"
 )
 
 // TestAuthBeforeBody: with keys configured, a request without a valid key
@@ -157,4 +158,22 @@ func TestDenyByDefault(t *testing.T) {
 	require.Equal(t, codes.PermissionDenied, status.Code(err))
 	_, err = a.check(context.Background(), "/grpc.health.v1.Health/Check")
 	require.NoError(t, err)
+}
+
+func TestTrivialFilter(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		want bool
+	}{
+		{`{}`, true},
+		{`{"must": [{"must": []}]}`, true},
+		{`{"should": [{"must": []}, {"key": "a", "exists": true}]}`, true},
+		{`{"must": [{"key": "a", "exists": true}]}`, false},
+		{`{"should": [{"key": "a", "exists": true}]}`, false},
+		{`{"must_not": [{"must": []}]}`, false},
+	} {
+		f, err := filter.Parse([]byte(c.json))
+		require.NoError(t, err)
+		require.Equal(t, c.want, trivial(f), c.json)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/index"
+	"github.com/ragd/ragd/index/filter"
 )
 
 // service implements the gRPC services over the index and the embedders.
@@ -402,8 +403,8 @@ func (d *documents) DeleteMany(ctx context.Context, r *ragv1.DeleteDocumentsRequ
 		if err != nil {
 			return nil, grpcError(err)
 		}
-		if len(f.Must)+len(f.Should)+len(f.MustNot) == 0 {
-			return nil, grpcError(badField("filter", "is empty and would delete every document; drop the collection instead"))
+		if trivial(f) {
+			return nil, grpcError(badField("filter", "has no condition and would delete every document; drop the collection instead"))
 		}
 		n, err := c.DeleteByFilter(ctx, f)
 		if err != nil {
@@ -412,6 +413,33 @@ func (d *documents) DeleteMany(ctx context.Context, r *ragv1.DeleteDocumentsRequ
 		return &ragv1.DeleteDocumentsResponse{Deleted: int32(n)}, nil
 	}
 	return nil, grpcError(badField("ids", "neither ids nor filter given"))
+}
+
+// trivial reports whether a filter matches every document by its shape
+// alone: no field condition anywhere, as {} or {"must": [{"must": []}]}.
+// (A filter can match everything by its values too — must_not of a key no
+// document has — which only evaluating it would tell.)
+func trivial(f *filter.Filter) bool {
+	if f == nil {
+		return true
+	}
+	if len(f.MustNot) > 0 {
+		return false
+	}
+	for _, c := range f.Must {
+		if c.Filter == nil || !trivial(c.Filter) {
+			return false
+		}
+	}
+	if len(f.Should) == 0 {
+		return true
+	}
+	for _, c := range f.Should {
+		if c.Filter != nil && trivial(c.Filter) {
+			return true
+		}
+	}
+	return false
 }
 
 // Search implements ragv1.DocumentsServer.
