@@ -106,6 +106,7 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.limits.MaxFilterDepth, "max-filter-depth", def.MaxFilterDepth, "deepest nesting of filters")
 	f.IntVar(&o.limits.MaxEmbedInputs, "max-embed-inputs", def.MaxEmbedInputs, "most texts in one /v1/embeddings request")
 	f.IntVar(&o.limits.MaxInFlight, "max-in-flight", def.MaxInFlight, "most requests served at once; more get 429")
+	f.IntVar(&o.limits.MaxBufferedBytes, "max-buffered-bytes", def.MaxBufferedBytes, "most REST body bytes held in memory at once; more get 429")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug (a line per request), info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	f.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC collector for traces, host:port or URL (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
