@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
@@ -164,6 +165,13 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 		// Reuse handler goroutines, whose stacks have already grown to
 		// what a search needs, instead of a new goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Streams per connection, like requests in flight; connections idle
+		// for 15 minutes are closed, and clients may not ping more often
+		// than every 10 s (grpc-go's defaults allow no pings without a
+		// stream and unlimited streams).
+		grpc.MaxConcurrentStreams(uint32(s.cfg.Limits.MaxInFlight)),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
 	opts = append(opts, s.tracer.serverOptions()...)
 	g := grpc.NewServer(opts...)
