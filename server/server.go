@@ -165,11 +165,12 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 		// Reuse handler goroutines, whose stacks have already grown to
 		// what a search needs, instead of a new goroutine per call.
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
-		// Streams per connection, like requests in flight; connections idle
-		// for 15 minutes are closed, and clients may not ping more often
-		// than every 10 s (grpc-go's defaults allow no pings without a
-		// stream and unlimited streams).
-		grpc.MaxConcurrentStreams(uint32(s.cfg.Limits.MaxInFlight)),
+		// At most 1,024 streams per connection (or MaxInFlight, if larger:
+		// a stream over the limit waits, it is not refused, so the limit
+		// must not be what makes requests fail); connections idle for 15
+		// minutes are closed, and clients may ping every 10 s (grpc-go's
+		// defaults: unlimited streams, no pings without a stream).
+		grpc.MaxConcurrentStreams(uint32(max(s.cfg.Limits.MaxInFlight, 1024))),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
