@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ragd/ragd/bench/internal/synth"
 	"github.com/ragd/ragd/index"
 	"github.com/ragd/ragd/index/filter"
 )
@@ -86,59 +86,6 @@ func cfg() index.Config {
 	return c
 }
 
-// vocab is a synthetic vocabulary of pronounceable words; texts draw from
-// it with Zipf's law (s = 1.1), as natural language does, so that postings
-// lists have realistic lengths: a few words in most documents, most words
-// in few.
-var vocab = func() []string {
-	cons := []string{"b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "st", "tr", "ch"}
-	vows := []string{"a", "e", "i", "o", "u", "ai", "ou"}
-	var out []string
-	for _, c1 := range cons {
-		for _, v1 := range vows {
-			out = append(out, c1+v1)
-			for _, c2 := range cons {
-				for _, v2 := range vows {
-					out = append(out, c1+v1+c2+v2)
-				}
-			}
-		}
-	}
-	return out // 19,740 words
-}()
-
-// gen makes document i: a unit vector, ~500 characters of text, metadata.
-func gen(i, dim int) index.Document {
-	rng := rand.New(rand.NewPCG(uint64(i), 99))
-	v := make([]float32, dim)
-	var ss float64
-	for j := range v {
-		x := rng.NormFloat64()
-		v[j] = float32(x)
-		ss += x * x
-	}
-	inv := float32(1 / math.Sqrt(ss))
-	for j := range v {
-		v[j] *= inv
-	}
-	zipf := rand.NewZipf(rng, 1.1, 2, uint64(len(vocab)-1))
-	var b strings.Builder
-	for b.Len() < 500 {
-		b.WriteString(vocab[zipf.Uint64()])
-		b.WriteByte(' ')
-	}
-	return index.Document{
-		ID:     "doc-" + strconv.Itoa(i),
-		Text:   b.String(),
-		Vector: v,
-		Metadata: map[string]any{
-			"bucket": i % 100,
-			"color":  []string{"red", "green", "blue"}[i%3],
-			"year":   2000 + i%25,
-		},
-	}
-}
-
 func shardCounts() []int {
 	var out []int
 	for _, s := range strings.Split(*shardsF, ",") {
@@ -155,7 +102,7 @@ func load(c *index.Collection, n, dim int) (time.Duration, error) {
 	start := time.Now()
 	docs := make([]index.Document, 0, *batch)
 	for i := range n {
-		docs = append(docs, gen(i, dim))
+		docs = append(docs, synth.Document(i, dim))
 		if len(docs) == *batch || i == n-1 {
 			if _, err := c.Upsert(ctx, docs); err != nil {
 				return 0, err
@@ -180,7 +127,7 @@ func benchUpsert(dir string) error {
 		// Generation is timed apart so that only the index counts.
 		t0 := time.Now()
 		for i := range min(*docsN, 2000) {
-			gen(i, *dim)
+			synth.Document(i, *dim)
 		}
 		genPerDoc := time.Since(t0) / time.Duration(min(*docsN, 2000))
 		took, err := load(c, *docsN, *dim)
@@ -200,7 +147,7 @@ func benchUpsert(dir string) error {
 			go func() {
 				defer wg.Done()
 				for i := 0; time.Now().Before(stop); i++ {
-					d := gen(*docsN+w*1_000_000+i, *dim)
+					d := synth.Document(*docsN+w*1_000_000+i, *dim)
 					s := time.Now()
 					if _, err := c.Upsert(ctx, []index.Document{d}); err != nil {
 						panic(err)
@@ -251,7 +198,7 @@ func benchQuery(dir string) error {
 			var lat []time.Duration
 			stop := time.Now().Add(*seconds)
 			for time.Now().Before(stop) {
-				q := gen(rng.IntN(*docsN), *dim)
+				q := synth.Document(rng.IntN(*docsN), *dim)
 				words := strings.Fields(q.Text)
 				text := words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))] + " " + words[rng.IntN(len(words))]
 				s := time.Now()

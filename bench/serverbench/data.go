@@ -4,74 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
+	"github.com/ragd/ragd/bench/internal/synth"
 	"github.com/ragd/ragd/index"
 )
 
 // collName is the benchmark collection.
 const collName = "bench"
-
-// words is a synthetic vocabulary: every consonant-vowel syllable and
-// every pair of them, 19,740 pronounceable words. Texts draw from it with
-// Zipf's law (s = 1.1), as the index benchmark does, so that a query's
-// postings lists have realistic lengths.
-var words = func() []string {
-	onsets := strings.Fields("b c d f g h k l m n p r s t v z br st tr ch")
-	nuclei := strings.Fields("a e i o u ai ou")
-	var syl []string
-	for _, o := range onsets {
-		for _, n := range nuclei {
-			syl = append(syl, o+n)
-		}
-	}
-	out := make([]string, 0, len(syl)*(len(syl)+1))
-	for _, a := range syl {
-		out = append(out, a)
-		for _, b := range syl {
-			out = append(out, a+b)
-		}
-	}
-	return out
-}()
-
-// document returns document i of the collection: a random unit vector of
-// dim dimensions (Gaussian: no clusters, the hard case for HNSW), about 500
-// characters of Zipfian text and three metadata fields. The same i always
-// gives the same document.
-func document(i, dim int) index.Document {
-	rng := rand.New(rand.NewPCG(uint64(i), 0x5e7e))
-	v := make([]float32, dim)
-	var ss float64
-	for j := range v {
-		x := rng.NormFloat64()
-		v[j] = float32(x)
-		ss += x * x
-	}
-	scale := float32(1 / math.Sqrt(ss))
-	for j := range v {
-		v[j] *= scale
-	}
-	z := rand.NewZipf(rng, 1.1, 2, uint64(len(words)-1))
-	var b strings.Builder
-	for b.Len() < 500 {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(words[z.Uint64()])
-	}
-	return index.Document{
-		ID:       "doc-" + strconv.Itoa(i),
-		Text:     b.String(),
-		Vector:   v,
-		Metadata: map[string]any{"bucket": i % 100, "color": [...]string{"red", "green", "blue"}[i%3], "year": 2000 + i%25},
-	}
-}
 
 // prepare opens the index in dir and makes sure it holds collection
 // "bench" with n documents of dimension dim, loading them when the
@@ -105,7 +48,7 @@ func prepare(dir string, n, dim int, cfg index.Config) error {
 	const batch = 256
 	docs := make([]index.Document, 0, batch)
 	for i := range n {
-		docs = append(docs, document(i, dim))
+		docs = append(docs, synth.Document(i, dim))
 		if len(docs) == batch || i == n-1 {
 			if _, err := c.Upsert(ctx, docs); err != nil {
 				return closeWith(ix, err)
@@ -155,7 +98,7 @@ func makeQueries(n, docs, dim int, mode index.Mode, k int) (*queries, error) {
 	rng := rand.New(rand.NewPCG(2026, 11))
 	q := &queries{}
 	for range n {
-		d := document(rng.IntN(docs), dim)
+		d := synth.Document(rng.IntN(docs), dim)
 		text := ""
 		if mode == index.ModeHybrid {
 			ws := strings.Fields(d.Text)
