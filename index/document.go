@@ -63,20 +63,28 @@ func newID() string {
 
 // validateID checks a caller's document ID.
 func validateID(id string) error {
+	if why := idProblem(id); why != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidArgument, why)
+	}
+	return nil
+}
+
+// idProblem says what is wrong with an ID, "" if nothing.
+func idProblem(id string) string {
 	switch {
 	case id == "":
-		return fmt.Errorf("%w: id is empty", ErrInvalidArgument)
+		return "id is empty"
 	case len(id) > MaxIDBytes:
-		return fmt.Errorf("%w: id of %d bytes exceeds %d", ErrInvalidArgument, len(id), MaxIDBytes)
+		return fmt.Sprintf("id of %d bytes exceeds %d", len(id), MaxIDBytes)
 	case !utf8.ValidString(id):
-		return fmt.Errorf("%w: id is not valid UTF-8", ErrInvalidArgument)
+		return "id is not valid UTF-8"
 	}
 	for _, r := range id {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: id contains control character %U", ErrInvalidArgument, r)
+			return fmt.Sprintf("id contains control character %U", r)
 		}
 	}
-	return nil
+	return ""
 }
 
 // shardOf routes an ID to a shard: FNV-1a of the ID, stable across
@@ -101,8 +109,8 @@ func (c CollectionConfig) prepare(i int, d Document) (prepared, error) {
 	fail := func(format string, args ...any) (prepared, error) {
 		return prepared{}, fmt.Errorf("%w: documents[%d] (id %q): %s", ErrInvalidArgument, i, d.ID, fmt.Sprintf(format, args...))
 	}
-	if err := validateID(d.ID); err != nil {
-		return prepared{}, fmt.Errorf("documents[%d]: %w", i, err)
+	if why := idProblem(d.ID); why != "" {
+		return prepared{}, fmt.Errorf("%w: documents[%d]: %s", ErrInvalidArgument, i, why)
 	}
 	if len(d.Text) > MaxTextBytes {
 		return fail("text of %d bytes exceeds %d", len(d.Text), MaxTextBytes)

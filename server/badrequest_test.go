@@ -187,7 +187,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "empty id in the path (delete)", method: "DELETE", path: "/v1/collections/docs/documents/", status: 400, msg: "id: is empty"},
 		{name: "id over 512 bytes in the path", method: "GET", path: "/v1/collections/docs/documents/" + strings.Repeat("i", 513), status: 400, msg: "512"},
 		{name: "id over 512 bytes in the body", method: "POST", path: upsert, body: js(t, map[string]any{"documents": []any{doc(strings.Repeat("i", 600))}}), status: 400, msg: "documents[0].id"},
-		{name: "id with a control character", method: "POST", path: upsert, body: `{"documents":[{"id":"a\u0001b","vector":[1,0,0,0]}]}`, status: 400, msg: "control character"},
+		{name: "id with a control character", method: "POST", path: upsert, body: `{"documents":[{"id":"a\u0001b","vector":[1,0,0,0]}]}`, status: 400, msg: "documents[0]: id contains control character", notMsg: "invalid argument"},
 		{name: "duplicate ids in a batch", method: "POST", path: upsert, body: js(t, map[string]any{"documents": []any{doc("d9"), doc("d9")}}), status: 400, msg: `same id "d9"`},
 		{name: "ids over the batch limit in a delete", method: "POST", path: del, body: `{"ids":["a","b","c","d","e","f","g","h","i","j","k"]}`, status: 400, msg: "batch limit of 10"},
 
@@ -223,7 +223,7 @@ func TestBadRequests(t *testing.T) {
 		// Metadata.
 		{name: "nested metadata object", method: "POST", path: upsert, body: `{"documents":[{"id":"x","vector":[1,0,0,0],"metadata":{"a":{"b":1}}}]}`, status: 400, msg: "documents[0].metadata.a"},
 		{name: "metadata over the limit", method: "POST", path: upsert, body: js(t, map[string]any{"documents": []any{map[string]any{"id": "x", "vector": []int{1, 0, 0, 0}, "metadata": map[string]any{"big": strings.Repeat("m", 3000)}}}}), status: 400, msg: "limit of 2048"},
-		{name: "metadata list of lists", method: "POST", path: upsert, body: `{"documents":[{"id":"x","vector":[1,0,0,0],"metadata":{"l":[[1,2]]}}]}`, status: 400, msg: "documents[0].metadata.l[0]"},
+		{name: "metadata list of lists", method: "POST", path: upsert, body: `{"documents":[{"id":"x","vector":[1,0,0,0],"metadata":{"l":[[1,2]]}}]}`, status: 400, msg: "documents[0].metadata.l: a list may hold only strings, numbers and booleans"},
 		{name: "metadata with an empty key", method: "POST", path: upsert, body: `{"documents":[{"id":"x","vector":[1,0,0,0],"metadata":{"":1}}]}`, status: 400, msg: "metadata"},
 
 		// Filters.

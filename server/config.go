@@ -324,12 +324,15 @@ const minKeyLen = 16
 // isLoopback reports whether a listen address binds loopback only.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
+	return err == nil && loopbackHost(host)
+}
+
+// loopbackHost reports whether a host name (no port; an IPv6 address with
+// or without brackets) is a loopback one: localhost, 127.0.0.0/8 or ::1.
+func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
-	ip := net.ParseIP(host)
+	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }

@@ -51,15 +51,24 @@ func (l Limits) document(field string, d *ragv1.Document) (index.Document, error
 	return index.Document{ID: d.GetId(), Text: d.GetText(), Metadata: md, Vector: d.GetVector(), Source: d.GetSource(), Chunk: int(d.GetChunk())}, nil
 }
 
-// metadata converts a Struct to the index's map, checking its size and
-// shape (values are scalars or lists of scalars; no nested objects).
+// metadata converts a Struct to the index's map, checking its size as the
+// store measures it and its shape by the filter package's rules (values are
+// scalars or lists of scalars), with the key named in the field path.
 func (l Limits) metadata(field string, s *structpb.Struct) (map[string]any, error) {
 	if s == nil || len(s.GetFields()) == 0 {
 		return nil, nil
 	}
+	// AsMap would turn a NaN or infinite number (gRPC can send them, JSON
+	// cannot) into the string "NaN" or "Infinity".
 	for k, v := range s.GetFields() {
-		if err := checkMetaValue(field+"."+k, v, true); err != nil {
-			return nil, err
+		vs := []*structpb.Value{v}
+		if l := v.GetListValue(); l != nil {
+			vs = l.GetValues()
+		}
+		for _, e := range vs {
+			if n, ok := e.GetKind().(*structpb.Value_NumberValue); ok && (math.IsNaN(n.NumberValue) || math.IsInf(n.NumberValue, 0)) {
+				return nil, badField(field+"."+k, "%v is not a finite number", n.NumberValue)
+			}
 		}
 	}
 	m := s.AsMap()
@@ -70,35 +79,17 @@ func (l Limits) metadata(field string, s *structpb.Struct) (map[string]any, erro
 	if len(b) > l.MaxMetadataBytes {
 		return nil, badField(field, "%d bytes of JSON exceed the limit of %d bytes", len(b), l.MaxMetadataBytes)
 	}
-	return m, nil
-}
-
-// checkMetaValue accepts strings, finite numbers, booleans, null and (at
-// the top) lists of those.
-func checkMetaValue(field string, v *structpb.Value, top bool) error {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StringValue:
-		if !utf8.ValidString(k.StringValue) {
-			return badField(field, "is not valid UTF-8")
-		}
-	case *structpb.Value_NumberValue:
-		if math.IsNaN(k.NumberValue) || math.IsInf(k.NumberValue, 0) {
-			return badField(field, "is not a finite number")
-		}
-	case *structpb.Value_BoolValue, *structpb.Value_NullValue, nil:
-	case *structpb.Value_StructValue:
-		return badField(field, "is an object; metadata values are strings, numbers, booleans or lists of those (flatten nested keys, e.g. \"a.b\")")
-	case *structpb.Value_ListValue:
-		if !top {
-			return badField(field, "is a list inside a list; metadata lists hold strings, numbers and booleans")
-		}
-		for i, e := range k.ListValue.GetValues() {
-			if err := checkMetaValue(fmt.Sprintf("%s[%d]", field, i), e, false); err != nil {
-				return err
+	if err := filter.ValidateMetadata(b); err != nil {
+		var me *filter.MetadataError
+		if errors.As(err, &me) {
+			if me.Key != "" {
+				field += "." + me.Key
 			}
+			return nil, badField(field, "%s", me.Reason)
 		}
+		return nil, badField(field, "%v", err)
 	}
-	return nil
+	return m, nil
 }
 
 // checkVector rejects NaN and infinities, naming the element.
@@ -115,9 +106,6 @@ func checkVector(field string, v []float32) error {
 func (l Limits) filter(field string, s *structpb.Struct) (*filter.Filter, error) {
 	if s == nil {
 		return nil, nil
-	}
-	if d := structDepth(s, 0); d > 2*l.MaxFilterDepth+2 {
-		return nil, badField(field, "nested deeper than the limit of %d filters", l.MaxFilterDepth)
 	}
 	b, err := protojson.Marshal(s)
 	if err != nil {
@@ -138,37 +126,6 @@ func (l Limits) filter(field string, s *structpb.Struct) (*filter.Filter, error)
 		return nil, badField(field, "%v", err)
 	}
 	return f, nil
-}
-
-// structDepth is the nesting depth of objects and lists in a Struct, with
-// an early stop: the JSON of a filter is two levels (a list, then an
-// object) per nested filter.
-func structDepth(s *structpb.Struct, d int) int {
-	best := d + 1
-	if best > 1000 {
-		return best
-	}
-	for _, v := range s.GetFields() {
-		best = max(best, valueDepth(v, d+1))
-	}
-	return best
-}
-
-func valueDepth(v *structpb.Value, d int) int {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StructValue:
-		return structDepth(k.StructValue, d)
-	case *structpb.Value_ListValue:
-		best := d + 1
-		if best > 1000 {
-			return best
-		}
-		for _, e := range k.ListValue.GetValues() {
-			best = max(best, valueDepth(e, d+1))
-		}
-		return best
-	}
-	return d
 }
 
 // search converts a search request, all but the query's embedding.

@@ -108,11 +108,7 @@ func TestRESTEndToEnd(t *testing.T) {
 		m := ts.ok(t, "POST", "/v1/collections/docs/search", map[string]any{"query": "programming language bread", "mode": mode, "k": 10, "filter": filter})
 		got := ids(t, m)
 		sort.Strings(got)
-		if mode == "text" {
-			require.Equal(t, []string{"bread", "rust"}, got)
-		} else {
-			require.Equal(t, []string{"bread", "rust"}, got, "only documents of 2015 or later, not German")
-		}
+		require.Equal(t, []string{"bread", "rust"}, got, "mode %s: only documents of 2015 or later, not German", mode)
 	}
 	// A query vector, fusion by RRF, vectors in the results.
 	m = ts.ok(t, "POST", "/v1/collections/docs/search", map[string]any{"vector": vec, "query": "vector", "fusion": "rrf", "k": 1, "include_vectors": true})
@@ -446,19 +442,21 @@ func TestGracefulShutdown(t *testing.T) {
 	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "slow", "dimension": 8, "embedder": map[string]any{"provider": "openai"}})
 
 	var wg sync.WaitGroup
-	var code int
-	var body map[string]any
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		code, body = ts.doJSON(t, "POST", "/v1/collections/slow/documents", map[string]any{"documents": []any{map[string]any{"id": "late", "text": "arrives during shutdown"}}})
-	}()
+	var resp *http.Response
+	var postErr error
+	wg.Go(func() { // no require here: FailNow belongs to the test's goroutine
+		resp, postErr = http.Post(ts.url+"/v1/collections/slow/documents", "application/json",
+			strings.NewReader(`{"documents":[{"id":"late","text":"arrives during shutdown"}]}`))
+	})
 	require.Eventually(t, func() bool { return slow.Requests() > 0 }, 5*time.Second, 5*time.Millisecond)
 	start := time.Now()
 	require.NoError(t, s.Shutdown(context.Background()))
 	require.Greater(t, time.Since(start), 300*time.Millisecond, "shutdown waited for the request")
 	wg.Wait()
-	require.Equal(t, 200, code, "%v", body)
+	require.NoError(t, postErr)
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "%s", b)
 	_, err = http.Get(ts.url + "/healthz")
 	require.Error(t, err, "the listener is closed")
 	http.DefaultClient.CloseIdleConnections()
@@ -550,10 +548,15 @@ func TestInFlightLimit(t *testing.T) {
 		c.Embed.OpenAI = openaiCfg(slow.BaseURL())
 	})
 	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "slow", "dimension": 8, "embedder": map[string]any{"provider": "openai"}})
-	done := make(chan int)
-	go func() {
-		code, _ := ts.doJSON(t, "POST", "/v1/collections/slow/documents", map[string]any{"documents": []any{map[string]any{"text": "held"}}})
-		done <- code
+	done := make(chan int, 1)
+	go func() { // no require here: FailNow belongs to the test's goroutine
+		resp, err := http.Post(ts.url+"/v1/collections/slow/documents", "application/json", strings.NewReader(`{"documents":[{"text":"held"}]}`))
+		if err != nil {
+			done <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		done <- resp.StatusCode
 	}()
 	require.Eventually(t, func() bool { return slow.Requests() > 0 }, 5*time.Second, 2*time.Millisecond)
 	req, err := http.NewRequest("GET", ts.url+"/v1/collections", nil)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed/openaitest"
@@ -65,8 +67,7 @@ func TestCrossOrigin(t *testing.T) {
 		_ = resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, host)
 	}
-	ts.ok(t, "GET", "/v1/collections", nil) // same-origin tools (curl) are fine
-	m := ts.ok(t, "GET", "/v1/collections", nil)
+	m := ts.ok(t, "GET", "/v1/collections", nil) // tools without Origin (curl) are fine
 	require.Empty(t, m["collections"], "nothing was created")
 }
 
@@ -176,4 +177,33 @@ func TestTrivialFilter(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, c.want, trivial(f), c.json)
 	}
+}
+
+// TestMetadataNotFinite: a gRPC Struct can hold NaN, which JSON cannot; it
+// is refused naming the metadata.
+func TestMetadataNotFinite(t *testing.T) {
+	s, err := structpb.NewStruct(map[string]any{"ok": 1})
+	require.NoError(t, err)
+	s.Fields["bad"] = structpb.NewNumberValue(math.NaN())
+	_, err = DefaultLimits().metadata("documents[0].metadata", s)
+	var fe *fieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "documents[0].metadata.bad", fe.field)
+	require.Contains(t, fe.msg, "NaN")
+	s.Fields["bad"] = structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{structpb.NewNumberValue(math.Inf(1))}})
+	_, err = DefaultLimits().metadata("m", s)
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "m.bad", fe.field)
+}
+
+// TestBufferedBody: the decoder reads what limitBody buffered, and only
+// once.
+func TestBufferedBody(t *testing.T) {
+	b := []byte(`{"query":"x","k":3}`)
+	bb := &bufferedBody{Reader: bytes.NewReader(b), b: b}
+	var req ragv1.SearchRequest
+	require.NoError(t, jsonMarshaler.NewDecoder(bb).Decode(&req))
+	require.Equal(t, "x", req.GetQuery())
+	require.EqualValues(t, 3, req.GetK())
+	require.Empty(t, bb.take(), "consumed")
 }

@@ -46,9 +46,14 @@ type bodyMarshaler struct{ *runtime.JSONPb }
 
 func (m *bodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("read the request body: %w", err)
+		var data []byte
+		if bb, ok := r.(*bufferedBody); ok {
+			data = bb.take() // limitBody read it already: no second copy
+		} else {
+			var err error
+			if data, err = io.ReadAll(r); err != nil {
+				return fmt.Errorf("read the request body: %w", err)
+			}
 		}
 		if len(bytes.TrimSpace(data)) == 0 {
 			return io.EOF // an empty body is an empty request
@@ -201,10 +206,10 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 	ctx := context.Background()
 	for _, reg := range []func(context.Context, *runtime.ServeMux) error{
 		func(ctx context.Context, m *runtime.ServeMux) error {
-			return ragv1.RegisterCollectionsHandlerServer(ctx, m, &restCollections{c: s.rest, sv: s.restSv})
+			return ragv1.RegisterCollectionsHandlerServer(ctx, m, &restCollections{c: s.rest, sv: s.collSv})
 		},
 		func(ctx context.Context, m *runtime.ServeMux) error {
-			return ragv1.RegisterDocumentsHandlerServer(ctx, m, &restDocuments{c: s.rest, d: &documents{sv: s.restSv}})
+			return ragv1.RegisterDocumentsHandlerServer(ctx, m, &restDocuments{c: s.rest, d: s.docSv})
 		},
 	} {
 		if err := reg(ctx, gw); err != nil {
@@ -310,11 +315,27 @@ func (s *Server) limitBody(next http.Handler, writeErr func(http.ResponseWriter,
 			writeErr(w, status.Newf(codes.InvalidArgument, "read the request body: %v", err), http.StatusBadRequest)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
+		r.Body = &bufferedBody{Reader: bytes.NewReader(buf.Bytes()), b: buf.Bytes()}
 		r.ContentLength = int64(buf.Len())
 		next.ServeHTTP(w, r)
 	})
 }
+
+// bufferedBody is a request body read whole by limitBody; the gateway's
+// decoder takes its bytes as they are.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+// take returns the bytes not read yet and consumes them.
+func (bb *bufferedBody) take() []byte {
+	rest := bb.b[len(bb.b)-bb.Len():]
+	bb.Reset(nil)
+	return rest
+}
+
+func (bb *bufferedBody) Close() error { return nil }
 
 // guardOrigin refuses what a browser page of another origin could make the
 // server do: non-safe cross-origin requests (http.CrossOriginProtection:
@@ -335,7 +356,7 @@ func (s *Server) guardOrigin(next http.Handler) http.Handler {
 		if hh, _, err := net.SplitHostPort(host); err == nil {
 			host = hh
 		}
-		if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if !loopbackHost(host) {
 			writeStatusHTTP(w, status.Newf(codes.PermissionDenied, "host %q refused: a server without API keys answers to loopback names only (localhost, 127.0.0.1, [::1]); configure API keys to serve others", r.Host), http.StatusForbidden)
 			return
 		}
@@ -384,12 +405,7 @@ func writeStatus(w http.ResponseWriter, st *status.Status) {
 // JSON, code being the gRPC code — with the given HTTP status, and
 // Retry-After when the status carries a RetryInfo.
 func writeStatusHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
-	if d := retryAfter(st); d > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(d))
-	}
-	if st.Code() == codes.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ragd"`)
-	}
+	setErrorHeaders(w, st)
 	body, err := jsonMarshaler.Marshal(st.Proto())
 	if err != nil {
 		body = []byte(`{"code":13,"message":"internal error: marshal the error"}`)
@@ -401,8 +417,17 @@ func writeStatusHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
 	_, _ = w.Write(body)
 }
 
-// retryAfterSeconds formats a delay for a Retry-After header.
-func retryAfterSeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
+// setErrorHeaders sets the headers an error status asks for, whatever the
+// body's format: Retry-After (rounded up to seconds) when it carries a
+// RetryInfo, WWW-Authenticate on Unauthenticated.
+func setErrorHeaders(w http.ResponseWriter, st *status.Status) {
+	if d := retryAfter(st); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	}
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ragd"`)
+	}
+}
 
 // strictQueryParser is the gateway's query parser, refusing parameters that
 // name no field of the request (a typo like ?limt=5 is an error, not a

@@ -76,8 +76,7 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if v := r.Header.Values("Authorization"); len(v) > 0 {
 		md.Set("authorization", v...)
 	}
-	rest := &restEmbeddings{c: s.rest, e: &embeddings{sv: s.restSv}}
-	resp, err := rest.Create(metadata.NewIncomingContext(r.Context(), md), greq)
+	resp, err := s.restEm.Create(metadata.NewIncomingContext(r.Context(), md), greq)
 	if err != nil {
 		writeOpenAIError(w, status.Convert(err))
 		return
@@ -165,12 +164,7 @@ func writeOpenAIError(w http.ResponseWriter, st *status.Status) {
 
 // writeOpenAIErrorHTTP is writeOpenAIError with the given HTTP status.
 func writeOpenAIErrorHTTP(w http.ResponseWriter, st *status.Status, httpCode int) {
-	if d := retryAfter(st); d > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(d))
-	}
-	if st.Code() == codes.Unauthenticated {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ragd"`)
-	}
+	setErrorHeaders(w, st)
 	typ, ok := openAIErrorTypes[st.Code()]
 	if !ok {
 		typ = "server_error"

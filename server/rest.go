@@ -23,7 +23,6 @@ import (
 
 // restChain runs a REST call through the interceptors.
 type restChain struct {
-	s       *Server
 	metrics grpc.UnaryServerInterceptor
 	observe grpc.UnaryServerInterceptor
 	tracer  trace.Tracer // nil when tracing is off
@@ -34,7 +33,7 @@ func (s *Server) newRESTChain() (*restChain, error) {
 	if err := prometheus.WrapRegistererWith(prometheus.Labels{"api": "rest"}, s.reg).Register(m); err != nil {
 		return nil, fmt.Errorf("register rest metrics: %w", err)
 	}
-	c := &restChain{s: s, metrics: m.UnaryServerInterceptor(), observe: s.unaryInterceptor("rest")}
+	c := &restChain{metrics: m.UnaryServerInterceptor(), observe: s.unaryInterceptor("rest")}
 	if s.tracer.tp != nil {
 		c.tracer = s.tracer.tp.Tracer("github.com/ragd/ragd/server")
 	}

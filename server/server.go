@@ -58,7 +58,11 @@ type Server struct {
 
 	grpcServer *grpc.Server
 	rest       *restChain
-	restSv     *service
+	// The service implementations, shared by gRPC and REST.
+	collSv     *service
+	docSv      *documents
+	embSv      *embeddings
+	restEm     *restEmbeddings // /v1/embeddings' way into embSv
 	httpServer *http.Server
 	grpcLis    net.Listener
 	httpLis    net.Listener
@@ -123,13 +127,16 @@ func New(cfg Config) (*Server, error) {
 		}
 		creds = append(creds, grpc.Creds(c))
 	}
+	s.collSv = &service{s: s}
+	s.docSv = &documents{sv: s.collSv}
+	s.embSv = &embeddings{sv: s.collSv}
 	if s.grpcServer, err = s.newGRPCServer("grpc", creds...); err != nil {
 		return nil, err
 	}
 	if s.rest, err = s.newRESTChain(); err != nil {
 		return nil, err
 	}
-	s.restSv = &service{s: s}
+	s.restEm = &restEmbeddings{c: s.rest, e: s.embSv}
 	h, err := s.newHTTPHandler()
 	if err != nil {
 		return nil, err
@@ -176,10 +183,9 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 	)
 	opts = append(opts, s.tracer.serverOptions()...)
 	g := grpc.NewServer(opts...)
-	sv := &service{s: s}
-	ragv1.RegisterCollectionsServer(g, sv)
-	ragv1.RegisterDocumentsServer(g, &documents{sv: sv})
-	ragv1.RegisterEmbeddingsServer(g, &embeddings{sv: sv})
+	ragv1.RegisterCollectionsServer(g, s.collSv)
+	ragv1.RegisterDocumentsServer(g, s.docSv)
+	ragv1.RegisterEmbeddingsServer(g, s.embSv)
 	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	return g, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -42,13 +41,21 @@ func (sv *service) collection(field, name string) (*index.Collection, error) {
 	if !errors.Is(err, index.ErrNotFound) {
 		return c, err // found (so the name is valid), or another failure
 	}
-	if err := (index.CollectionConfig{Name: name}).Validate(); err != nil {
-		if name == "" {
-			return nil, badField(field, "is empty")
-		}
-		return nil, badField(field, "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", name)
+	if err := checkName(field, name); err != nil {
+		return nil, err
 	}
 	return nil, &notFoundError{msg: fmt.Sprintf("collection %q not found", name)}
+}
+
+// checkName checks a collection name (the index's rule), naming field.
+func checkName(field, name string) error {
+	if name == "" {
+		return badField(field, "is empty")
+	}
+	if err := (index.CollectionConfig{Name: name}).Validate(); err != nil {
+		return badField(field, "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", name)
+	}
+	return nil
 }
 
 // embedder returns a collection's embedder, nil when it has none.
@@ -66,8 +73,8 @@ func (sv *service) Create(ctx context.Context, r *ragv1.CreateCollectionRequest)
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	if err := (index.CollectionConfig{Name: r.GetName()}).Validate(); err != nil {
-		return nil, grpcError(badField("name", "%q is not a collection name (1-63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit)", r.GetName()))
+	if err := checkName("name", r.GetName()); err != nil {
+		return nil, grpcError(err)
 	}
 	if d := r.GetDimension(); d < 0 {
 		return nil, grpcError(badField("dimension", "%d is negative", d))
@@ -493,7 +500,7 @@ func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.
 			return nil, grpcError(err)
 		}
 	}
-	resp.TookMs = math.Round(float64(time.Since(start).Microseconds())) / 1000
+	resp.TookMs = float64(time.Since(start).Microseconds()) / 1000
 	return resp, nil
 }
 

@@ -78,9 +78,7 @@ func toStatus(err error) *status.Status {
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, index.ErrInvalidArgument):
-		// The index may wrap its own sentinel twice ("documents[0]: index:
-		// invalid argument: id …"); the code already says it.
-		return status.New(codes.InvalidArgument, strings.ReplaceAll(err.Error(), index.ErrInvalidArgument.Error()+": ", ""))
+		return status.New(codes.InvalidArgument, strings.TrimPrefix(err.Error(), index.ErrInvalidArgument.Error()+": "))
 	case errors.Is(err, filter.ErrInvalidFilter), errors.Is(err, filter.ErrInvalidMetadata):
 		return status.New(codes.InvalidArgument, err.Error())
 	case errors.Is(err, index.ErrNotFound):
