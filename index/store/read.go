@@ -196,20 +196,7 @@ func (r *Reader) Scan(after string, limit int) ([]Doc, string, error) {
 
 // ForEach is Store.ForEach within the snapshot.
 func (r *Reader) ForEach(fn func(Doc) error) error {
-	c := r.docs.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 4 {
-			return &CorruptionError{Path: r.path, Where: fmt.Sprintf("docs[%x]", k), Reason: "key is not a 4-byte document number"}
-		}
-		d, err := r.decode(binary.BigEndian.Uint32(k), v)
-		if err != nil {
-			return err
-		}
-		if err := fn(d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.eachRecord(true, fn)
 }
 
 // ForEachMetadata calls fn with the number and metadata of every document,
@@ -218,17 +205,24 @@ func (r *Reader) ForEach(fn func(Doc) error) error {
 // it is valid only during the call. An error from fn stops it and is
 // returned.
 func (r *Reader) ForEachMetadata(fn func(num uint32, metadata []byte) error) error {
+	return r.eachRecord(false, func(d Doc) error { return fn(d.Num, d.Metadata) })
+}
+
+// eachRecord calls fn with every document in number order, decoded whole
+// or (unless full) without text, source and vector.
+func (r *Reader) eachRecord(full bool, fn func(Doc) error) error {
 	c := r.docs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 4 {
 			return &CorruptionError{Path: r.path, Where: fmt.Sprintf("docs[%x]", k), Reason: "key is not a 4-byte document number"}
 		}
 		num := binary.BigEndian.Uint32(k)
-		d, why := decodeRecord(v, false)
+		d, why := decodeRecord(v, full)
 		if why != "" {
 			return &CorruptionError{Path: r.path, Where: fmt.Sprintf("docs[num %d]", num), Reason: why}
 		}
-		if err := fn(num, d.Metadata); err != nil {
+		d.Num = num
+		if err := fn(d); err != nil {
 			return err
 		}
 	}
