@@ -140,25 +140,9 @@ func (e *embedders) resolve(ctx context.Context, provider, model, baseURL string
 		if baseURL != "" {
 			return index.EmbedderConfig{}, 0, badField("embedder.base_url", "set with provider hash")
 		}
-		d := dims
-		if model != "" {
-			n, ok := hashModelDim(model)
-			if !ok {
-				return index.EmbedderConfig{}, 0, badField("embedder.model", "%q: the hash provider's models are hash-<dimension>", model)
-			}
-			if d != 0 && d != n {
-				return index.EmbedderConfig{}, 0, badField("embedder.dimensions", "%d does not match model %s", d, model)
-			}
-			d = n
-		}
-		if d == 0 {
-			d = dimension
-		}
-		if d == 0 {
-			d = e.cfg.HashDimension
-		}
-		if d < 1 || d > embed.MaxHashDimension {
-			return index.EmbedderConfig{}, 0, badField("embedder.dimensions", "%d out of range [1, %d]", d, embed.MaxHashDimension)
+		d, err := e.hashDim("embedder.", model, dims, dimension)
+		if err != nil {
+			return index.EmbedderConfig{}, 0, err
 		}
 		if dimension != 0 && dimension != d {
 			return index.EmbedderConfig{}, 0, badField("dimension", "%d does not match the hash embedder's %d", dimension, d)
@@ -205,6 +189,34 @@ func (e *embedders) resolve(ctx context.Context, provider, model, baseURL string
 		return ec, d, nil
 	}
 	return index.EmbedderConfig{}, 0, badField("embedder.provider", "%q (want local, openai, hash or none)", provider)
+}
+
+// hashDim is the dimension of a hash embedder asked for by model ("",
+// "hash" or hash-<dimension>) and dims, falling back to fallback and then
+// to the configured default; errors name prefix+"model" or
+// prefix+"dimensions".
+func (e *embedders) hashDim(prefix, model string, dims, fallback int) (int, error) {
+	d := dims
+	if model != "" && model != ProviderHash {
+		n, ok := hashModelDim(model)
+		if !ok {
+			return 0, badField(prefix+"model", "%q: hash models are hash-<dimension>, 1 to %d", model, embed.MaxHashDimension)
+		}
+		if d != 0 && d != n {
+			return 0, badField(prefix+"dimensions", "%d does not match model %s", d, model)
+		}
+		d = n
+	}
+	if d == 0 {
+		d = fallback
+	}
+	if d == 0 {
+		d = e.cfg.HashDimension
+	}
+	if d < 1 || d > embed.MaxHashDimension {
+		return 0, badField(prefix+"dimensions", "%d out of range [1, %d]", d, embed.MaxHashDimension)
+	}
+	return d, nil
 }
 
 // hashModelDim parses "hash-<dimension>".
@@ -332,21 +344,9 @@ func (e *embedders) forModel(model string, dims int) (embed.Embedder, error) {
 		}
 		return e.get(index.EmbedderConfig{Provider: ProviderLocal})
 	case model == ProviderHash || strings.HasPrefix(model, "hash-"):
-		d := e.cfg.HashDimension
-		if model != ProviderHash {
-			n, ok := hashModelDim(model)
-			if !ok {
-				return nil, badField("model", "%q: hash models are hash-<dimension>, 1 to %d", model, embed.MaxHashDimension)
-			}
-			d = n
-			if dims != 0 && dims != d {
-				return nil, badField("dimensions", "%d does not match model %s", dims, model)
-			}
-		} else if dims != 0 {
-			d = dims
-		}
-		if d < 1 || d > embed.MaxHashDimension {
-			return nil, badField("dimensions", "%d out of range [1, %d]", d, embed.MaxHashDimension)
+		d, err := e.hashDim("", model, dims, 0)
+		if err != nil {
+			return nil, err
 		}
 		return e.get(index.EmbedderConfig{Provider: ProviderHash, Model: "hash-" + strconv.Itoa(d), Dimension: d})
 	case e.openAIEnabled():
