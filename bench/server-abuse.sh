@@ -9,7 +9,7 @@ set -eu
 bin=$1; port=$2
 body=/tmp/serverdos-body.json
 if [ ! -f $body ]; then
-	python3 -c "import sys; sys.stdout.write('{\"documents\":[{\"text\":\"' + 'a'*31000000 + '\"}],\"bogus\":1}')" > $body
+	{ printf '{"documents":[{"text":"'; head -c 31000000 /dev/zero | tr '\0' a; printf '"}],"bogus":1}'; } > $body
 fi
 dir=$(mktemp -d)
 RAGD_API_KEY=adminkey-0123456789abcdef $bin --data $dir --http-addr 127.0.0.1:$port --grpc-addr 127.0.0.1:$((port+1)) --embedder hash 2>/dev/null &
