@@ -361,6 +361,23 @@ func (e *embedders) forModel(model string, dims int) (embed.Embedder, error) {
 	return nil, &notFoundError{msg: fmt.Sprintf("model %q is not served here; this server embeds with %s (or local), hash-<dimension>, and no OpenAI-compatible endpoint is configured", model, local.ModelName)}
 }
 
+// truncater says of texts whether an embedder reads only their first part.
+type truncater interface{ Truncates(text string) bool }
+
+// truncater returns the window check of emb: the local model's, which
+// reads 128 tokens and drops the rest; nil for the others (the hash
+// embedder reads everything, and OpenAI's models refuse what exceeds their
+// window rather than cut it).
+func (e *embedders) truncater(emb embed.Embedder) truncater {
+	if emb.Model() != local.ModelName {
+		return nil
+	}
+	if p, m, _ := e.local(); m != nil && emb == embed.Embedder(p) {
+		return m
+	}
+	return nil
+}
+
 // notFoundError is a NotFound that is not the index's.
 type notFoundError struct{ msg string }
 

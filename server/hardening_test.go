@@ -100,8 +100,25 @@ func TestStreamErrorDetails(t *testing.T) {
 	require.Equal(t, codes.InvalidArgument, s.Code())
 	require.Contains(t, s.Message(), "message[0].documents[0].vector[0]")
 	require.Contains(t, s.Message(), "0 documents of earlier messages are stored")
-	require.Len(t, s.Details(), 1)
+	require.Len(t, s.Details(), 2)
 	require.IsType(t, &errdetails.BadRequest{}, s.Details()[0])
+	info, ok := s.Details()[1].(*errdetails.ErrorInfo)
+	require.True(t, ok, "%T", s.Details()[1])
+	require.Equal(t, ragv1.UpsertStreamFailed, info.GetReason())
+	require.Equal(t, map[string]string{"message": "0", "stored": "0"}, info.GetMetadata())
+
+	// A later message: the info names it and what came before is stored.
+	st, err = ragv1.NewDocumentsClient(ts.conn).UpsertStream(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, st.Send(&ragv1.UpsertDocumentsRequest{Collection: "d", Documents: []*ragv1.Document{{Id: "a", Vector: []float32{1, 0}}, {Id: "b", Vector: []float32{0, 1}}}}))
+	_ = st.Send(&ragv1.UpsertDocumentsRequest{Documents: []*ragv1.Document{{Id: "c", Vector: []float32{1}}}})
+	_, err = st.CloseAndRecv()
+	s = status.Convert(err)
+	require.Equal(t, codes.InvalidArgument, s.Code())
+	require.Contains(t, s.Message(), "message[1].documents[0]")
+	info, ok = s.Details()[len(s.Details())-1].(*errdetails.ErrorInfo)
+	require.True(t, ok)
+	require.Equal(t, map[string]string{"message": "1", "stored": "2"}, info.GetMetadata())
 }
 
 // TestEmbedderConfigErrors: a malformed base URL is a 400; a probe that

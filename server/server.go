@@ -19,10 +19,12 @@ import (
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed"
@@ -69,8 +71,9 @@ type Server struct {
 
 	life struct {
 		sync.Mutex
-		started bool // guarded by life
-		stopped bool // guarded by life
+		started   bool // guarded by life
+		inProcess bool // started by StartInProcess; guarded by life
+		stopped   bool // guarded by life
 	}
 	bg           sync.WaitGroup // serving and loading goroutines
 	serveErr     chan error     // a listener's Serve failed
@@ -235,27 +238,75 @@ func (s *Server) Start() error {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		defer close(s.loaded)
-		start := time.Now()
-		ix, err := index.Open(s.cfg.DataDir, s.cfg.Index)
-		if err != nil {
-			s.loadErr = fmt.Errorf("open the index in %s: %w", s.cfg.DataDir, err)
-			return
-		}
-		if s.stopping.Load() {
-			s.loadErr = errors.Join(errors.New("server stopped while loading"), ix.Close())
-			return
-		}
-		s.ix.Store(ix)
-		if s.cfg.Embed.Default == ProviderLocal {
-			if _, _, err := s.emb.local(); err != nil {
-				s.logger.Error("load the local embedding model", "err", err)
-			}
-		}
-		s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		s.logger.Info("ready", "collections", len(ix.Collections()), "dur", time.Since(start).Round(time.Millisecond))
+		s.load(true)
 	}()
 	return nil
+}
+
+// load opens the index, sets loadErr or the index, and closes loaded.
+// preload also loads the local model when it is the default embedder (a
+// server's first request should not wait for it).
+func (s *Server) load(preload bool) {
+	defer close(s.loaded)
+	start := time.Now()
+	ix, err := index.Open(s.cfg.DataDir, s.cfg.Index)
+	if err != nil {
+		s.loadErr = fmt.Errorf("open the index in %s: %w", s.cfg.DataDir, err)
+		return
+	}
+	if s.stopping.Load() {
+		s.loadErr = errors.Join(errors.New("server stopped while loading"), ix.Close())
+		return
+	}
+	s.ix.Store(ix)
+	if preload && s.cfg.Embed.Default == ProviderLocal {
+		if _, _, err := s.emb.local(); err != nil {
+			s.logger.Error("load the local embedding model", "err", err)
+		}
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.logger.Info("ready", "collections", len(ix.Collections()), "dur", time.Since(start).Round(time.Millisecond))
+}
+
+// StartInProcess is Start for a program that uses the server as a library
+// over its own data folder (ragctl --data): it opens the index before it
+// returns and serves the gRPC services over an in-memory connection, the
+// one it returns, with no port opened (Config's addresses, TLS and the
+// HTTP side are unused). Calls go through the same services and
+// interceptors as a network client's. Close the connection, then call
+// Shutdown to snapshot and close the index.
+func (s *Server) StartInProcess() (*grpc.ClientConn, error) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	switch {
+	case s.life.stopped:
+		return nil, errors.New("server: start after shutdown")
+	case s.life.started:
+		return nil, errors.New("server: started twice")
+	}
+	s.life.started, s.life.inProcess = true, true
+	s.load(false)
+	if s.loadErr != nil {
+		return nil, s.loadErr
+	}
+	lis := bufconn.Listen(1 << 20)
+	s.grpcLis = lis
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if err := s.grpcServer.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !s.stopping.Load() {
+			s.logger.Error("serve in process", "err", err)
+		}
+	}()
+	conn, err := grpc.NewClient("passthrough:///ragd-in-process",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(s.cfg.Limits.MaxBodyBytes+1<<20), grpc.MaxCallSendMsgSize(s.cfg.Limits.MaxBodyBytes)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("server: connect in process: %w", err)
+	}
+	return conn, nil
 }
 
 // HTTPAddr returns the address REST listens on; valid after Start.
@@ -327,7 +378,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	start := time.Now()
 	s.life.Lock()
 	s.life.stopped = true
-	started := s.life.started
+	started, inProcess := s.life.started, s.life.inProcess
 	s.life.Unlock()
 	s.stopping.Store(true)
 	s.health.Shutdown()
@@ -348,7 +399,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); stopGRPC(s.grpcServer) }()
-	if started {
+	if started && !inProcess {
 		if err := s.httpServer.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err), s.httpServer.Close())
 		}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
@@ -190,18 +193,19 @@ type documents struct {
 	sv *service
 }
 
-// upsert converts, embeds and stores one batch.
-func (sv *service) upsert(ctx context.Context, coll string, in []*ragv1.Document, prefix string) ([]string, error) {
+// upsert converts, embeds and stores one batch. It returns the ids and,
+// among them, those whose text was longer than the embedder's window.
+func (sv *service) upsert(ctx context.Context, coll string, in []*ragv1.Document, prefix string) (ids, truncated []string, err error) {
 	c, err := sv.collection("collection", coll)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l := sv.s.cfg.Limits
 	if len(in) == 0 {
-		return nil, badField(prefix+"documents", "is empty; give at least one document")
+		return nil, nil, badField(prefix+"documents", "is empty; give at least one document")
 	}
 	if len(in) > l.MaxBatch {
-		return nil, badField(prefix+"documents", "%d documents exceed the batch limit of %d (--max-batch); split the request", len(in), l.MaxBatch)
+		return nil, nil, badField(prefix+"documents", "%d documents exceed the batch limit of %d (--max-batch); split the request", len(in), l.MaxBatch)
 	}
 	docs := make([]index.Document, len(in))
 	var texts []string
@@ -210,60 +214,79 @@ func (sv *service) upsert(ctx context.Context, coll string, in []*ragv1.Document
 	for i, d := range in {
 		field := fmt.Sprintf("%sdocuments[%d]", prefix, i)
 		if docs[i], err = l.document(field, d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(docs[i].Vector) == 0 && docs[i].Text != "" && cc.Dimension > 0 {
 			texts = append(texts, docs[i].Text)
 			need = append(need, i)
 		}
 	}
+	var cut []int // positions in docs of texts longer than the window
 	if len(need) > 0 {
 		emb, err := sv.embedder(c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if emb != nil {
 			vs, err := emb.Embed(ctx, texts)
 			if err != nil {
 				var te *embed.TextError
 				if errors.As(err, &te) && te.Index >= 0 && te.Index < len(need) {
-					return nil, badField(fmt.Sprintf("%sdocuments[%d].text", prefix, need[te.Index]), "has nothing to embed (no letters or digits); give a vector or other text")
+					return nil, nil, badField(fmt.Sprintf("%sdocuments[%d].text", prefix, need[te.Index]), "has nothing to embed (no letters or digits); give a vector or other text")
 				}
-				return nil, err
+				return nil, nil, err
 			}
 			for j, i := range need {
 				if len(vs[j]) != cc.Dimension {
-					return nil, status.Errorf(codes.FailedPrecondition, "embedder %s made %d-dimensional vectors; collection %q has dimension %d", emb.Model(), len(vs[j]), cc.Name, cc.Dimension)
+					return nil, nil, status.Errorf(codes.FailedPrecondition, "embedder %s made %d-dimensional vectors; collection %q has dimension %d", emb.Model(), len(vs[j]), cc.Name, cc.Dimension)
 				}
 				docs[i].Vector = vs[j]
 			}
+			if tr := sv.s.emb.truncater(emb); tr != nil {
+				for j, i := range need {
+					if tr.Truncates(texts[j]) {
+						cut = append(cut, i)
+					}
+				}
+			}
 		}
 	}
-	ids, err := c.Upsert(ctx, docs)
+	ids, err = c.Upsert(ctx, docs)
 	if err != nil && prefix != "" && errors.Is(err, index.ErrInvalidArgument) {
 		// The index names documents[i] of its batch; say which message.
-		return nil, fmt.Errorf("%w: %s%s", index.ErrInvalidArgument, prefix, strings.TrimPrefix(err.Error(), index.ErrInvalidArgument.Error()+": "))
+		return nil, nil, fmt.Errorf("%w: %s%s", index.ErrInvalidArgument, prefix, strings.TrimPrefix(err.Error(), index.ErrInvalidArgument.Error()+": "))
 	}
-	return ids, err
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, i := range cut {
+		truncated = append(truncated, ids[i])
+	}
+	return ids, truncated, nil
 }
 
 // Upsert implements ragv1.DocumentsServer.
 func (d *documents) Upsert(ctx context.Context, r *ragv1.UpsertDocumentsRequest) (*ragv1.UpsertDocumentsResponse, error) {
-	ids, err := d.sv.upsert(ctx, r.GetCollection(), r.GetDocuments(), "")
+	ids, truncated, err := d.sv.upsert(ctx, r.GetCollection(), r.GetDocuments(), "")
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &ragv1.UpsertDocumentsResponse{Upserted: int32(len(ids)), Ids: ids}, nil
+	return &ragv1.UpsertDocumentsResponse{Upserted: int32(len(ids)), Ids: ids, Truncated: truncated}, nil
 }
+
+// maxStreamTruncated bounds the ids an UpsertStream's response lists as
+// truncated (it counts them all).
+const maxStreamTruncated = 1000
 
 // UpsertStream implements ragv1.DocumentsServer.
 func (d *documents) UpsertStream(st ragv1.Documents_UpsertStreamServer) error {
-	var total int64
+	var total, cut int64
+	var truncated []string
 	coll := ""
 	for n := 0; ; n++ {
 		r, err := st.Recv()
 		if err == io.EOF {
-			return st.SendAndClose(&ragv1.UpsertStreamResponse{Upserted: total})
+			return st.SendAndClose(&ragv1.UpsertStreamResponse{Upserted: total, TruncatedCount: cut, Truncated: truncated})
 		}
 		if err != nil {
 			return err
@@ -271,26 +294,34 @@ func (d *documents) UpsertStream(st ragv1.Documents_UpsertStreamServer) error {
 		if n == 0 {
 			coll = r.GetCollection()
 		} else if r.GetCollection() != "" && r.GetCollection() != coll {
-			return grpcError(badField(fmt.Sprintf("message[%d].collection", n), "%q differs from the stream's first message's %q", r.GetCollection(), coll))
+			return streamError(badField(fmt.Sprintf("message[%d].collection", n), "%q differs from the stream's first message's %q", r.GetCollection(), coll), n, total)
 		}
 		if err := d.sv.s.limit.take(); err != nil {
-			return streamError(err, total)
+			return streamError(err, n, total)
 		}
-		ids, err := d.sv.upsert(st.Context(), coll, r.GetDocuments(), fmt.Sprintf("message[%d].", n))
+		ids, tr, err := d.sv.upsert(st.Context(), coll, r.GetDocuments(), fmt.Sprintf("message[%d].", n))
 		d.sv.s.limit.give()
 		if err != nil {
-			return streamError(err, total)
+			return streamError(err, n, total)
 		}
 		total += int64(len(ids))
+		cut += int64(len(tr))
+		truncated = append(truncated, tr[:min(len(tr), maxStreamTruncated-len(truncated))]...)
 	}
 }
 
-// streamError is err as a status whose message says how many documents of
-// the stream were stored before it; details and the logged cause are kept.
-func streamError(err error, stored int64) error {
+// streamError is the failure of message n of a stream as a status whose
+// message says how many documents of the stream were stored before it, and
+// whose details add an ErrorInfo (ragv1.UpsertStreamFailed) saying the same
+// to programs; the error's own details and logged cause are kept.
+func streamError(err error, n int, stored int64) error {
 	err = grpcError(err)
 	p := status.Convert(err).Proto()
 	p.Message = fmt.Sprintf("%s (%d documents of earlier messages are stored)", p.GetMessage(), stored)
+	if info, aerr := anypb.New(&errdetails.ErrorInfo{Reason: ragv1.UpsertStreamFailed, Domain: ragv1.ErrorDomain,
+		Metadata: map[string]string{"message": strconv.Itoa(n), "stored": strconv.FormatInt(stored, 10)}}); aerr == nil {
+		p.Details = append(p.Details, info)
+	}
 	st := status.FromProto(p)
 	var ie *internalError
 	if errors.As(err, &ie) {

@@ -14,3 +14,13 @@ import _ "embed"
 //
 //go:embed ragd.swagger.json
 var OpenAPI []byte
+
+// ErrorDomain is the domain of the google.rpc.ErrorInfo details of ragd's
+// errors.
+const ErrorDomain = "ragd"
+
+// UpsertStreamFailed is the ErrorInfo reason of a failed UpsertStream:
+// its metadata "message" is the index of the message that failed (the
+// messages before it are stored; it and those after are not) and "stored"
+// the number of documents of the stream stored before it.
+const UpsertStreamFailed = "UPSERT_STREAM_FAILED"

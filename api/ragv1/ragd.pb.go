@@ -793,7 +793,12 @@ type UpsertDocumentsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Upserted int32                  `protobuf:"varint,1,opt,name=upserted,proto3" json:"upserted,omitempty"`
 	// ids of the documents, in request order (generated ones included).
-	Ids           []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	Ids []string `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	// truncated: ids of the documents whose text is longer than the
+	// embedder's window (the local model reads 128 tokens) and so was
+	// embedded from its first part only; the whole text is stored and
+	// keyword-searchable. Chunk long texts (ragctl ingest does) to avoid it.
+	Truncated     []string `protobuf:"bytes,3,rep,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,9 +847,21 @@ func (x *UpsertDocumentsResponse) GetIds() []string {
 	return nil
 }
 
+func (x *UpsertDocumentsResponse) GetTruncated() []string {
+	if x != nil {
+		return x.Truncated
+	}
+	return nil
+}
+
 type UpsertStreamResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Upserted      int64                  `protobuf:"varint,1,opt,name=upserted,proto3" json:"upserted,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Upserted int64                  `protobuf:"varint,1,opt,name=upserted,proto3" json:"upserted,omitempty"`
+	// truncated_count: documents of the stream embedded from the first part
+	// of their text only (see UpsertDocumentsResponse.truncated).
+	TruncatedCount int64 `protobuf:"varint,2,opt,name=truncated_count,json=truncatedCount,proto3" json:"truncated_count,omitempty"`
+	// truncated: the first 1,000 of their ids.
+	Truncated     []string `protobuf:"bytes,3,rep,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -884,6 +901,20 @@ func (x *UpsertStreamResponse) GetUpserted() int64 {
 		return x.Upserted
 	}
 	return 0
+}
+
+func (x *UpsertStreamResponse) GetTruncatedCount() int64 {
+	if x != nil {
+		return x.TruncatedCount
+	}
+	return 0
+}
+
+func (x *UpsertStreamResponse) GetTruncated() []string {
+	if x != nil {
+		return x.Truncated
+	}
+	return nil
 }
 
 type GetDocumentRequest struct {
@@ -1636,6 +1667,615 @@ func (x *SearchResponse) GetTookMs() float64 {
 	return 0
 }
 
+type AskRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// question: what to answer; also the query of the retrieval.
+	Question string `protobuf:"bytes,2,opt,name=question,proto3" json:"question,omitempty"`
+	// k: passages retrieved, default 8 (before near-duplicates are dropped,
+	// adjacent chunks merged and the context trimmed to its budget).
+	K int32 `protobuf:"varint,3,opt,name=k,proto3" json:"k,omitempty"`
+	// mode, filter, fusion and alpha: as in SearchRequest.
+	Mode   string           `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	Filter *structpb.Struct `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	Fusion string           `protobuf:"bytes,6,opt,name=fusion,proto3" json:"fusion,omitempty"`
+	Alpha  *float64         `protobuf:"fixed64,7,opt,name=alpha,proto3,oneof" json:"alpha,omitempty"`
+	// max_context_tokens: the prompt's budget in the model's tokens;
+	// default the server's (--llm-max-context-tokens).
+	MaxContextTokens int32 `protobuf:"varint,8,opt,name=max_context_tokens,json=maxContextTokens,proto3" json:"max_context_tokens,omitempty"`
+	// model: one of the server's --llm-models; default --llm-model.
+	Model       string   `protobuf:"bytes,9,opt,name=model,proto3" json:"model,omitempty"`
+	Temperature *float64 `protobuf:"fixed64,10,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
+	// max_tokens: bound of the answer's length in tokens; default the
+	// server's.
+	MaxTokens int32 `protobuf:"varint,11,opt,name=max_tokens,json=maxTokens,proto3" json:"max_tokens,omitempty"`
+	// stream: send the answer in delta events as it is written (REST:
+	// Server-Sent Events, also when the client accepts text/event-stream).
+	Stream bool `protobuf:"varint,12,opt,name=stream,proto3" json:"stream,omitempty"`
+	// system_prompt: instructions replacing the default ones; the rules on
+	// quoting and citing the sources stay.
+	SystemPrompt  string `protobuf:"bytes,13,opt,name=system_prompt,json=systemPrompt,proto3" json:"system_prompt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskRequest) Reset() {
+	*x = AskRequest{}
+	mi := &file_ragd_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskRequest) ProtoMessage() {}
+
+func (x *AskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
+func (*AskRequest) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AskRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *AskRequest) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *AskRequest) GetK() int32 {
+	if x != nil {
+		return x.K
+	}
+	return 0
+}
+
+func (x *AskRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *AskRequest) GetFilter() *structpb.Struct {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *AskRequest) GetFusion() string {
+	if x != nil {
+		return x.Fusion
+	}
+	return ""
+}
+
+func (x *AskRequest) GetAlpha() float64 {
+	if x != nil && x.Alpha != nil {
+		return *x.Alpha
+	}
+	return 0
+}
+
+func (x *AskRequest) GetMaxContextTokens() int32 {
+	if x != nil {
+		return x.MaxContextTokens
+	}
+	return 0
+}
+
+func (x *AskRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *AskRequest) GetTemperature() float64 {
+	if x != nil && x.Temperature != nil {
+		return *x.Temperature
+	}
+	return 0
+}
+
+func (x *AskRequest) GetMaxTokens() int32 {
+	if x != nil {
+		return x.MaxTokens
+	}
+	return 0
+}
+
+func (x *AskRequest) GetStream() bool {
+	if x != nil {
+		return x.Stream
+	}
+	return false
+}
+
+func (x *AskRequest) GetSystemPrompt() string {
+	if x != nil {
+		return x.SystemPrompt
+	}
+	return ""
+}
+
+// Citation is a source the answer cites as [n].
+type Citation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// n: the number the answer cites it by, its position in passages.
+	N             int32   `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
+	Id            string  `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Source        string  `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Title         string  `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	Heading       string  `protobuf:"bytes,5,opt,name=heading,proto3" json:"heading,omitempty"`
+	Score         float64 `protobuf:"fixed64,6,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Citation) Reset() {
+	*x = Citation{}
+	mi := &file_ragd_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Citation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Citation) ProtoMessage() {}
+
+func (x *Citation) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Citation.ProtoReflect.Descriptor instead.
+func (*Citation) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Citation) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *Citation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Citation) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Citation) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Citation) GetHeading() string {
+	if x != nil {
+		return x.Heading
+	}
+	return ""
+}
+
+func (x *Citation) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+// Passage is one source given to the model, numbered from 1.
+type Passage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	N             int32                  `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	Metadata      *structpb.Struct       `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Score         float64                `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	Chunk         int32                  `protobuf:"varint,7,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Passage) Reset() {
+	*x = Passage{}
+	mi := &file_ragd_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Passage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Passage) ProtoMessage() {}
+
+func (x *Passage) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Passage.ProtoReflect.Descriptor instead.
+func (*Passage) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Passage) GetN() int32 {
+	if x != nil {
+		return x.N
+	}
+	return 0
+}
+
+func (x *Passage) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Passage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Passage) GetMetadata() *structpb.Struct {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Passage) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *Passage) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Passage) GetChunk() int32 {
+	if x != nil {
+		return x.Chunk
+	}
+	return 0
+}
+
+type AskUsage struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	PromptTokens     int32                  `protobuf:"varint,1,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	CompletionTokens int32                  `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AskUsage) Reset() {
+	*x = AskUsage{}
+	mi := &file_ragd_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskUsage) ProtoMessage() {}
+
+func (x *AskUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskUsage.ProtoReflect.Descriptor instead.
+func (*AskUsage) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AskUsage) GetPromptTokens() int32 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *AskUsage) GetCompletionTokens() int32 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+type AskResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// answer: empty when no LLM is configured (see note).
+	Answer string `protobuf:"bytes,1,opt,name=answer,proto3" json:"answer,omitempty"`
+	// citations: the passages the answer cites, in order of first citation.
+	Citations []*Citation `protobuf:"bytes,2,rep,name=citations,proto3" json:"citations,omitempty"`
+	// passages: every passage given to the model, in the prompt's order.
+	Passages []*Passage `protobuf:"bytes,3,rep,name=passages,proto3" json:"passages,omitempty"`
+	Usage    *AskUsage  `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	TookMs   float64    `protobuf:"fixed64,5,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	// model that wrote the answer.
+	Model string `protobuf:"bytes,6,opt,name=model,proto3" json:"model,omitempty"`
+	// note: why there is no answer, and how to get one.
+	Note          string `protobuf:"bytes,7,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskResponse) Reset() {
+	*x = AskResponse{}
+	mi := &file_ragd_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskResponse) ProtoMessage() {}
+
+func (x *AskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
+func (*AskResponse) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AskResponse) GetAnswer() string {
+	if x != nil {
+		return x.Answer
+	}
+	return ""
+}
+
+func (x *AskResponse) GetCitations() []*Citation {
+	if x != nil {
+		return x.Citations
+	}
+	return nil
+}
+
+func (x *AskResponse) GetPassages() []*Passage {
+	if x != nil {
+		return x.Passages
+	}
+	return nil
+}
+
+func (x *AskResponse) GetUsage() *AskUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+func (x *AskResponse) GetTookMs() float64 {
+	if x != nil {
+		return x.TookMs
+	}
+	return 0
+}
+
+func (x *AskResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *AskResponse) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// AskDelta is the next piece of the answer's text.
+type AskDelta struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskDelta) Reset() {
+	*x = AskDelta{}
+	mi := &file_ragd_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskDelta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskDelta) ProtoMessage() {}
+
+func (x *AskDelta) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskDelta.ProtoReflect.Descriptor instead.
+func (*AskDelta) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AskDelta) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// AskEvent is one message of an Ask stream: deltas, then one done.
+type AskEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*AskEvent_Delta
+	//	*AskEvent_Done
+	Event         isAskEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AskEvent) Reset() {
+	*x = AskEvent{}
+	mi := &file_ragd_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AskEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AskEvent) ProtoMessage() {}
+
+func (x *AskEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AskEvent.ProtoReflect.Descriptor instead.
+func (*AskEvent) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AskEvent) GetEvent() isAskEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *AskEvent) GetDelta() *AskDelta {
+	if x != nil {
+		if x, ok := x.Event.(*AskEvent_Delta); ok {
+			return x.Delta
+		}
+	}
+	return nil
+}
+
+func (x *AskEvent) GetDone() *AskResponse {
+	if x != nil {
+		if x, ok := x.Event.(*AskEvent_Done); ok {
+			return x.Done
+		}
+	}
+	return nil
+}
+
+type isAskEvent_Event interface {
+	isAskEvent_Event()
+}
+
+type AskEvent_Delta struct {
+	Delta *AskDelta `protobuf:"bytes,1,opt,name=delta,proto3,oneof"`
+}
+
+type AskEvent_Done struct {
+	Done *AskResponse `protobuf:"bytes,2,opt,name=done,proto3,oneof"`
+}
+
+func (*AskEvent_Delta) isAskEvent_Event() {}
+
+func (*AskEvent_Done) isAskEvent_Event() {}
+
 type CreateEmbeddingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// input: the texts (REST also takes a single string).
@@ -1654,7 +2294,7 @@ type CreateEmbeddingRequest struct {
 
 func (x *CreateEmbeddingRequest) Reset() {
 	*x = CreateEmbeddingRequest{}
-	mi := &file_ragd_proto_msgTypes[25]
+	mi := &file_ragd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +2306,7 @@ func (x *CreateEmbeddingRequest) String() string {
 func (*CreateEmbeddingRequest) ProtoMessage() {}
 
 func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[25]
+	mi := &file_ragd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +2319,7 @@ func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingRequest.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{25}
+	return file_ragd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateEmbeddingRequest) GetInput() []string {
@@ -1728,7 +2368,7 @@ type Embedding struct {
 
 func (x *Embedding) Reset() {
 	*x = Embedding{}
-	mi := &file_ragd_proto_msgTypes[26]
+	mi := &file_ragd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +2380,7 @@ func (x *Embedding) String() string {
 func (*Embedding) ProtoMessage() {}
 
 func (x *Embedding) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[26]
+	mi := &file_ragd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +2393,7 @@ func (x *Embedding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
 func (*Embedding) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{26}
+	return file_ragd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Embedding) GetObject() string {
@@ -1787,7 +2427,7 @@ type EmbeddingUsage struct {
 
 func (x *EmbeddingUsage) Reset() {
 	*x = EmbeddingUsage{}
-	mi := &file_ragd_proto_msgTypes[27]
+	mi := &file_ragd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +2439,7 @@ func (x *EmbeddingUsage) String() string {
 func (*EmbeddingUsage) ProtoMessage() {}
 
 func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[27]
+	mi := &file_ragd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2452,7 @@ func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbeddingUsage.ProtoReflect.Descriptor instead.
 func (*EmbeddingUsage) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{27}
+	return file_ragd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *EmbeddingUsage) GetPromptTokens() int32 {
@@ -1841,7 +2481,7 @@ type CreateEmbeddingResponse struct {
 
 func (x *CreateEmbeddingResponse) Reset() {
 	*x = CreateEmbeddingResponse{}
-	mi := &file_ragd_proto_msgTypes[28]
+	mi := &file_ragd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1853,7 +2493,7 @@ func (x *CreateEmbeddingResponse) String() string {
 func (*CreateEmbeddingResponse) ProtoMessage() {}
 
 func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[28]
+	mi := &file_ragd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1866,7 +2506,7 @@ func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingResponse.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{28}
+	return file_ragd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateEmbeddingResponse) GetObject() string {
@@ -1963,12 +2603,15 @@ const file_ragd_proto_rawDesc = "" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
 	"collection\x12/\n" +
-	"\tdocuments\x18\x02 \x03(\v2\x11.ragd.v1.DocumentR\tdocuments\"G\n" +
+	"\tdocuments\x18\x02 \x03(\v2\x11.ragd.v1.DocumentR\tdocuments\"e\n" +
 	"\x17UpsertDocumentsResponse\x12\x1a\n" +
 	"\bupserted\x18\x01 \x01(\x05R\bupserted\x12\x10\n" +
-	"\x03ids\x18\x02 \x03(\tR\x03ids\"2\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x03(\tR\ttruncated\"y\n" +
 	"\x14UpsertStreamResponse\x12\x1a\n" +
-	"\bupserted\x18\x01 \x01(\x03R\bupserted\"k\n" +
+	"\bupserted\x18\x01 \x01(\x03R\bupserted\x12'\n" +
+	"\x0ftruncated_count\x18\x02 \x01(\x03R\x0etruncatedCount\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x03(\tR\ttruncated\"k\n" +
 	"\x12GetDocumentRequest\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -2038,7 +2681,60 @@ const file_ragd_proto_rawDesc = "" +
 	"\x05ranks\x18\t \x01(\v2\x11.ragd.v1.LegRanksR\x05ranks\"Z\n" +
 	"\x0eSearchResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.ragd.v1.SearchResultR\aresults\x12\x17\n" +
-	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\"\xa1\x01\n" +
+	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\"\xaf\x03\n" +
+	"\n" +
+	"AskRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x12\x1a\n" +
+	"\bquestion\x18\x02 \x01(\tR\bquestion\x12\f\n" +
+	"\x01k\x18\x03 \x01(\x05R\x01k\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12/\n" +
+	"\x06filter\x18\x05 \x01(\v2\x17.google.protobuf.StructR\x06filter\x12\x16\n" +
+	"\x06fusion\x18\x06 \x01(\tR\x06fusion\x12\x19\n" +
+	"\x05alpha\x18\a \x01(\x01H\x00R\x05alpha\x88\x01\x01\x12,\n" +
+	"\x12max_context_tokens\x18\b \x01(\x05R\x10maxContextTokens\x12\x14\n" +
+	"\x05model\x18\t \x01(\tR\x05model\x12%\n" +
+	"\vtemperature\x18\n" +
+	" \x01(\x01H\x01R\vtemperature\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"max_tokens\x18\v \x01(\x05R\tmaxTokens\x12\x16\n" +
+	"\x06stream\x18\f \x01(\bR\x06stream\x12#\n" +
+	"\rsystem_prompt\x18\r \x01(\tR\fsystemPromptB\b\n" +
+	"\x06_alphaB\x0e\n" +
+	"\f_temperature\"\x86\x01\n" +
+	"\bCitation\x12\f\n" +
+	"\x01n\x18\x01 \x01(\x05R\x01n\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\x18\n" +
+	"\aheading\x18\x05 \x01(\tR\aheading\x12\x14\n" +
+	"\x05score\x18\x06 \x01(\x01R\x05score\"\xb4\x01\n" +
+	"\aPassage\x12\f\n" +
+	"\x01n\x18\x01 \x01(\x05R\x01n\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x123\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x14\n" +
+	"\x05chunk\x18\a \x01(\x05R\x05chunk\"\\\n" +
+	"\bAskUsage\x12#\n" +
+	"\rprompt_tokens\x18\x01 \x01(\x05R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x02 \x01(\x05R\x10completionTokens\"\xf0\x01\n" +
+	"\vAskResponse\x12\x16\n" +
+	"\x06answer\x18\x01 \x01(\tR\x06answer\x12/\n" +
+	"\tcitations\x18\x02 \x03(\v2\x11.ragd.v1.CitationR\tcitations\x12,\n" +
+	"\bpassages\x18\x03 \x03(\v2\x10.ragd.v1.PassageR\bpassages\x12'\n" +
+	"\x05usage\x18\x04 \x01(\v2\x11.ragd.v1.AskUsageR\x05usage\x12\x17\n" +
+	"\atook_ms\x18\x05 \x01(\x01R\x06tookMs\x12\x14\n" +
+	"\x05model\x18\x06 \x01(\tR\x05model\x12\x12\n" +
+	"\x04note\x18\a \x01(\tR\x04note\"\x1e\n" +
+	"\bAskDelta\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\"j\n" +
+	"\bAskEvent\x12)\n" +
+	"\x05delta\x18\x01 \x01(\v2\x11.ragd.v1.AskDeltaH\x00R\x05delta\x12*\n" +
+	"\x04done\x18\x02 \x01(\v2\x14.ragd.v1.AskResponseH\x00R\x04doneB\a\n" +
+	"\x05event\"\xa1\x01\n" +
 	"\x16CreateEmbeddingRequest\x12\x14\n" +
 	"\x05input\x18\x01 \x03(\tR\x05input\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1e\n" +
@@ -2072,7 +2768,9 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06Delete\x12\x1e.ragd.v1.DeleteDocumentRequest\x1a .ragd.v1.DeleteDocumentsResponse\x12O\n" +
 	"\n" +
 	"DeleteMany\x12\x1f.ragd.v1.DeleteDocumentsRequest\x1a .ragd.v1.DeleteDocumentsResponse\x129\n" +
-	"\x06Search\x12\x16.ragd.v1.SearchRequest\x1a\x17.ragd.v1.SearchResponse2Y\n" +
+	"\x06Search\x12\x16.ragd.v1.SearchRequest\x1a\x17.ragd.v1.SearchResponse2:\n" +
+	"\aAnswers\x12/\n" +
+	"\x03Ask\x12\x13.ragd.v1.AskRequest\x1a\x11.ragd.v1.AskEvent0\x012Y\n" +
 	"\n" +
 	"Embeddings\x12K\n" +
 	"\x06Create\x12\x1f.ragd.v1.CreateEmbeddingRequest\x1a .ragd.v1.CreateEmbeddingResponseB&Z$github.com/ragd/ragd/api/ragv1;ragv1b\x06proto3"
@@ -2089,7 +2787,7 @@ func file_ragd_proto_rawDescGZIP() []byte {
 	return file_ragd_proto_rawDescData
 }
 
-var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_ragd_proto_goTypes = []any{
 	(*EmbedderConfig)(nil),           // 0: ragd.v1.EmbedderConfig
 	(*HnswConfig)(nil),               // 1: ragd.v1.HnswConfig
@@ -2116,12 +2814,19 @@ var file_ragd_proto_goTypes = []any{
 	(*LegRanks)(nil),                 // 22: ragd.v1.LegRanks
 	(*SearchResult)(nil),             // 23: ragd.v1.SearchResult
 	(*SearchResponse)(nil),           // 24: ragd.v1.SearchResponse
-	(*CreateEmbeddingRequest)(nil),   // 25: ragd.v1.CreateEmbeddingRequest
-	(*Embedding)(nil),                // 26: ragd.v1.Embedding
-	(*EmbeddingUsage)(nil),           // 27: ragd.v1.EmbeddingUsage
-	(*CreateEmbeddingResponse)(nil),  // 28: ragd.v1.CreateEmbeddingResponse
-	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),          // 30: google.protobuf.Struct
+	(*AskRequest)(nil),               // 25: ragd.v1.AskRequest
+	(*Citation)(nil),                 // 26: ragd.v1.Citation
+	(*Passage)(nil),                  // 27: ragd.v1.Passage
+	(*AskUsage)(nil),                 // 28: ragd.v1.AskUsage
+	(*AskResponse)(nil),              // 29: ragd.v1.AskResponse
+	(*AskDelta)(nil),                 // 30: ragd.v1.AskDelta
+	(*AskEvent)(nil),                 // 31: ragd.v1.AskEvent
+	(*CreateEmbeddingRequest)(nil),   // 32: ragd.v1.CreateEmbeddingRequest
+	(*Embedding)(nil),                // 33: ragd.v1.Embedding
+	(*EmbeddingUsage)(nil),           // 34: ragd.v1.EmbeddingUsage
+	(*CreateEmbeddingResponse)(nil),  // 35: ragd.v1.CreateEmbeddingResponse
+	(*timestamppb.Timestamp)(nil),    // 36: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),          // 37: google.protobuf.Struct
 }
 var file_ragd_proto_depIdxs = []int32{
 	0,  // 0: ragd.v1.CreateCollectionRequest.embedder:type_name -> ragd.v1.EmbedderConfig
@@ -2130,48 +2835,57 @@ var file_ragd_proto_depIdxs = []int32{
 	0,  // 3: ragd.v1.Collection.embedder:type_name -> ragd.v1.EmbedderConfig
 	1,  // 4: ragd.v1.Collection.hnsw:type_name -> ragd.v1.HnswConfig
 	2,  // 5: ragd.v1.Collection.text:type_name -> ragd.v1.TextConfig
-	29, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
+	36, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: ragd.v1.ListCollectionsResponse.collections:type_name -> ragd.v1.Collection
-	30, // 8: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
+	37, // 8: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
 	10, // 9: ragd.v1.UpsertDocumentsRequest.documents:type_name -> ragd.v1.Document
 	10, // 10: ragd.v1.ScanDocumentsResponse.documents:type_name -> ragd.v1.Document
-	30, // 11: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
-	30, // 12: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
-	30, // 13: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
+	37, // 11: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
+	37, // 12: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
+	37, // 13: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
 	21, // 14: ragd.v1.SearchResult.scores:type_name -> ragd.v1.LegScores
 	22, // 15: ragd.v1.SearchResult.ranks:type_name -> ragd.v1.LegRanks
 	23, // 16: ragd.v1.SearchResponse.results:type_name -> ragd.v1.SearchResult
-	26, // 17: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
-	27, // 18: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
-	3,  // 19: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
-	5,  // 20: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
-	7,  // 21: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
-	8,  // 22: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
-	11, // 23: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
-	11, // 24: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
-	14, // 25: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
-	15, // 26: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
-	17, // 27: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
-	18, // 28: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
-	20, // 29: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
-	25, // 30: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
-	4,  // 31: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
-	6,  // 32: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
-	4,  // 33: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
-	9,  // 34: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
-	12, // 35: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
-	13, // 36: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
-	10, // 37: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
-	16, // 38: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
-	19, // 39: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
-	19, // 40: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
-	24, // 41: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
-	28, // 42: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
-	31, // [31:43] is the sub-list for method output_type
-	19, // [19:31] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	37, // 17: ragd.v1.AskRequest.filter:type_name -> google.protobuf.Struct
+	37, // 18: ragd.v1.Passage.metadata:type_name -> google.protobuf.Struct
+	26, // 19: ragd.v1.AskResponse.citations:type_name -> ragd.v1.Citation
+	27, // 20: ragd.v1.AskResponse.passages:type_name -> ragd.v1.Passage
+	28, // 21: ragd.v1.AskResponse.usage:type_name -> ragd.v1.AskUsage
+	30, // 22: ragd.v1.AskEvent.delta:type_name -> ragd.v1.AskDelta
+	29, // 23: ragd.v1.AskEvent.done:type_name -> ragd.v1.AskResponse
+	33, // 24: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
+	34, // 25: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
+	3,  // 26: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
+	5,  // 27: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
+	7,  // 28: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
+	8,  // 29: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
+	11, // 30: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
+	11, // 31: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
+	14, // 32: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
+	15, // 33: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
+	17, // 34: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
+	18, // 35: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
+	20, // 36: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
+	25, // 37: ragd.v1.Answers.Ask:input_type -> ragd.v1.AskRequest
+	32, // 38: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
+	4,  // 39: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
+	6,  // 40: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
+	4,  // 41: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
+	9,  // 42: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
+	12, // 43: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
+	13, // 44: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
+	10, // 45: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
+	16, // 46: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
+	19, // 47: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
+	19, // 48: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
+	24, // 49: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
+	31, // 50: ragd.v1.Answers.Ask:output_type -> ragd.v1.AskEvent
+	35, // 51: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_ragd_proto_init() }
@@ -2183,15 +2897,20 @@ func file_ragd_proto_init() {
 	file_ragd_proto_msgTypes[20].OneofWrappers = []any{}
 	file_ragd_proto_msgTypes[21].OneofWrappers = []any{}
 	file_ragd_proto_msgTypes[22].OneofWrappers = []any{}
+	file_ragd_proto_msgTypes[25].OneofWrappers = []any{}
+	file_ragd_proto_msgTypes[31].OneofWrappers = []any{
+		(*AskEvent_Delta)(nil),
+		(*AskEvent_Done)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ragd_proto_rawDesc), len(file_ragd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   36,
 			NumExtensions: 0,
-			NumServices:   3,
+			NumServices:   4,
 		},
 		GoTypes:           file_ragd_proto_goTypes,
 		DependencyIndexes: file_ragd_proto_depIdxs,

@@ -473,6 +473,38 @@ func local_request_Documents_Search_0(ctx context.Context, marshaler runtime.Mar
 	return msg, metadata, err
 }
 
+func request_Answers_Ask_0(ctx context.Context, marshaler runtime.Marshaler, client AnswersClient, req *http.Request, pathParams map[string]string) (Answers_AskClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq AskRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["collection"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "collection")
+	}
+	protoReq.Collection, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "collection", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.Ask(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 func request_Embeddings_Create_0(ctx context.Context, marshaler runtime.Marshaler, client EmbeddingsClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq CreateEmbeddingRequest
@@ -715,6 +747,22 @@ func RegisterDocumentsHandlerServer(ctx context.Context, mux *runtime.ServeMux, 
 			return
 		}
 		forward_Documents_Search_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+
+	return nil
+}
+
+// RegisterAnswersHandlerServer registers the http handlers for service Answers to "mux".
+// UnaryRPC     :call AnswersServer directly.
+// StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
+// Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterAnswersHandlerFromEndpoint instead.
+// GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
+func RegisterAnswersHandlerServer(ctx context.Context, mux *runtime.ServeMux, server AnswersServer) error {
+	mux.Handle(http.MethodPost, pattern_Answers_Ask_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
 	})
 
 	return nil
@@ -1028,6 +1076,70 @@ var (
 	forward_Documents_Delete_0     = runtime.ForwardResponseMessage
 	forward_Documents_DeleteMany_0 = runtime.ForwardResponseMessage
 	forward_Documents_Search_0     = runtime.ForwardResponseMessage
+)
+
+// RegisterAnswersHandlerFromEndpoint is same as RegisterAnswersHandler but
+// automatically dials to "endpoint" and closes the connection when "ctx" gets done.
+func RegisterAnswersHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) (err error) {
+	conn, err := grpc.NewClient(endpoint, opts...)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			if cerr := conn.Close(); cerr != nil {
+				grpclog.Errorf("Failed to close conn to %s: %v", endpoint, cerr)
+			}
+			return
+		}
+		go func() {
+			<-ctx.Done()
+			if cerr := conn.Close(); cerr != nil {
+				grpclog.Errorf("Failed to close conn to %s: %v", endpoint, cerr)
+			}
+		}()
+	}()
+	return RegisterAnswersHandler(ctx, mux, conn)
+}
+
+// RegisterAnswersHandler registers the http handlers for service Answers to "mux".
+// The handlers forward requests to the grpc endpoint over "conn".
+func RegisterAnswersHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+	return RegisterAnswersHandlerClient(ctx, mux, NewAnswersClient(conn))
+}
+
+// RegisterAnswersHandlerClient registers the http handlers for service Answers
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "AnswersClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "AnswersClient"
+// doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
+// "AnswersClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterAnswersHandlerClient(ctx context.Context, mux *runtime.ServeMux, client AnswersClient) error {
+	mux.Handle(http.MethodPost, pattern_Answers_Ask_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ragd.v1.Answers/Ask", runtime.WithHTTPPathPattern("/v1/collections/{collection}/ask"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_Answers_Ask_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_Answers_Ask_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
+	return nil
+}
+
+var (
+	pattern_Answers_Ask_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "collections", "collection", "ask"}, ""))
+)
+
+var (
+	forward_Answers_Ask_0 = runtime.ForwardResponseStream
 )
 
 // RegisterEmbeddingsHandlerFromEndpoint is same as RegisterEmbeddingsHandler but

@@ -599,6 +599,127 @@ var Documents_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	Answers_Ask_FullMethodName = "/ragd.v1.Answers/Ask"
+)
+
+// AnswersClient is the client API for Answers service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Answers answers questions from a collection's documents.
+type AnswersClient interface {
+	// Ask retrieves passages for a question and, when the server has an LLM
+	// configured, generates an answer that cites them as [n]. With stream
+	// set, the answer's text arrives in delta events as the LLM writes it;
+	// every call ends with exactly one done event holding the whole
+	// response. Without an LLM the done event holds the passages and a note.
+	// Read role.
+	Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AskEvent], error)
+}
+
+type answersClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAnswersClient(cc grpc.ClientConnInterface) AnswersClient {
+	return &answersClient{cc}
+}
+
+func (c *answersClient) Ask(ctx context.Context, in *AskRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AskEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Answers_ServiceDesc.Streams[0], Answers_Ask_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[AskRequest, AskEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Answers_AskClient = grpc.ServerStreamingClient[AskEvent]
+
+// AnswersServer is the server API for Answers service.
+// All implementations must embed UnimplementedAnswersServer
+// for forward compatibility.
+//
+// Answers answers questions from a collection's documents.
+type AnswersServer interface {
+	// Ask retrieves passages for a question and, when the server has an LLM
+	// configured, generates an answer that cites them as [n]. With stream
+	// set, the answer's text arrives in delta events as the LLM writes it;
+	// every call ends with exactly one done event holding the whole
+	// response. Without an LLM the done event holds the passages and a note.
+	// Read role.
+	Ask(*AskRequest, grpc.ServerStreamingServer[AskEvent]) error
+	mustEmbedUnimplementedAnswersServer()
+}
+
+// UnimplementedAnswersServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAnswersServer struct{}
+
+func (UnimplementedAnswersServer) Ask(*AskRequest, grpc.ServerStreamingServer[AskEvent]) error {
+	return status.Error(codes.Unimplemented, "method Ask not implemented")
+}
+func (UnimplementedAnswersServer) mustEmbedUnimplementedAnswersServer() {}
+func (UnimplementedAnswersServer) testEmbeddedByValue()                 {}
+
+// UnsafeAnswersServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AnswersServer will
+// result in compilation errors.
+type UnsafeAnswersServer interface {
+	mustEmbedUnimplementedAnswersServer()
+}
+
+func RegisterAnswersServer(s grpc.ServiceRegistrar, srv AnswersServer) {
+	// If the following call panics, it indicates UnimplementedAnswersServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Answers_ServiceDesc, srv)
+}
+
+func _Answers_Ask_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(AskRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AnswersServer).Ask(m, &grpc.GenericServerStream[AskRequest, AskEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Answers_AskServer = grpc.ServerStreamingServer[AskEvent]
+
+// Answers_ServiceDesc is the grpc.ServiceDesc for Answers service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Answers_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ragd.v1.Answers",
+	HandlerType: (*AnswersServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Ask",
+			Handler:       _Answers_Ask_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "ragd.proto",
+}
+
+const (
 	Embeddings_Create_FullMethodName = "/ragd.v1.Embeddings/Create"
 )
 

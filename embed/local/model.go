@@ -36,7 +36,11 @@ type Model struct {
 	pool      sync.Pool // *workspace
 }
 
-var _ embed.Embedder = (*Model)(nil)
+var (
+	_ embed.Embedder  = (*Model)(nil)
+	_ embed.Tokenizer = (*Model)(nil)
+	_ embed.Windowed  = (*Model)(nil)
+)
 
 // New returns a Model. The first call decodes the embedded model file
 // (about 14 MB: checksum, float16 to float32, building the tokenizer),
@@ -77,6 +81,20 @@ func (m *Model) MaxTokens() int { return m.maxTokens }
 // Tokenize returns all the token ids of text, before the cut to
 // MaxTokens, so that a caller can measure a passage against the limit.
 func (m *Model) Tokenize(text string) []int32 { return m.w.tok.Encode(nil, text) }
+
+// CountTokens returns the number of token ids of text (embed.Tokenizer),
+// before the cut to MaxTokens.
+func (m *Model) CountTokens(text string) int { return len(m.w.tok.Encode(nil, text)) }
+
+// TokenizerName returns the model's name: its SentencePiece vocabulary.
+func (m *Model) TokenizerName() string { return ModelName }
+
+// Truncates reports whether the model reads only a first part of text: it
+// has more than MaxTokens tokens. It tokenises no more of the text than it
+// needs to tell.
+func (m *Model) Truncates(text string) bool {
+	return len(m.w.tok.EncodePrefix(nil, text, m.maxTokens+1)) > m.maxTokens
+}
 
 // Embed returns one unit vector of length 512 per text. It checks ctx
 // before each text. A text that is empty or only white space has nothing

@@ -233,6 +233,29 @@ func TestTruncation(t *testing.T) {
 	require.Equal(t, want, vs[0])
 }
 
+// TestTruncates checks Truncates and CountTokens against Tokenize at the
+// window's edge.
+func TestTruncates(t *testing.T) {
+	m := newTestModel(t, Config{})
+	words := strings.Fields(strings.Repeat(passage(3)+" ", 4))
+	// The longest prefix of words that fits the window, and one word more.
+	fit := 0
+	for n := 1; n <= len(words); n++ {
+		if len(m.Tokenize(strings.Join(words[:n], " "))) > MaxSequenceLength {
+			break
+		}
+		fit = n
+	}
+	require.Less(t, fit, len(words))
+	in, over := strings.Join(words[:fit], " "), strings.Join(words[:fit+1], " ")
+	require.Equal(t, len(m.Tokenize(in)), m.CountTokens(in))
+	require.LessOrEqual(t, m.CountTokens(in), MaxSequenceLength)
+	require.False(t, m.Truncates(in))
+	require.True(t, m.Truncates(over))
+	require.False(t, m.Truncates(""))
+	require.Equal(t, ModelName, m.TokenizerName())
+}
+
 func TestConfig(t *testing.T) {
 	cases := []struct {
 		cfg Config
