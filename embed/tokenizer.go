@@ -1,9 +1,11 @@
 package embed
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pkoukk/tiktoken-go"
 	tiktokenloader "github.com/pkoukk/tiktoken-go-loader"
@@ -38,93 +40,110 @@ const (
 // embedding models (text-embedding-3-small, -3-large, ada-002).
 const OpenAIEmbeddingWindow = 8191
 
-// o200kPrefixes are the model families that read o200k_base, newer than
-// tiktoken-go's own table knows.
-var o200kPrefixes = []string{"gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss"}
-
-// cl100kPrefixes are the older families that read cl100k_base.
-var cl100kPrefixes = []string{"gpt-4", "gpt-3.5", "gpt-35", "text-embedding-3", "text-embedding-ada-002"}
+// o200kPrefixes and cl100kPrefixes name the model families of each
+// encoding (tiktoken-go's own table predates most of them). A family
+// matches as itself or followed by "-", so that "o1-mini" is one and
+// "olmo" is not.
+var (
+	o200kPrefixes  = []string{"gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-oss", "o1", "o3", "o4"}
+	cl100kPrefixes = []string{"gpt-4", "gpt-3.5", "gpt-35", "text-embedding-3", "text-embedding-ada-002"}
+)
 
 // EncodingFor returns the name of the BPE encoding of an OpenAI model,
 // "" when the model is not one of OpenAI's (a Llama or Mistral served by
 // Ollama or vLLM, say), whose tokenizer ragd does not have. A provider
-// prefix ("openai/gpt-4o") is ignored.
+// prefix ("openai/gpt-4o", as LiteLLM and OpenRouter write it) is ignored.
 func EncodingFor(model string) string {
 	m := strings.ToLower(model)
 	if i := strings.LastIndexByte(m, '/'); i >= 0 {
 		m = m[i+1:]
 	}
-	for _, p := range o200kPrefixes {
-		if m == p || strings.HasPrefix(m, p+"-") {
-			return EncodingO200K
+	family := func(prefixes []string) bool {
+		for _, p := range prefixes {
+			if m == p || strings.HasPrefix(m, p+"-") {
+				return true
+			}
 		}
+		return false
 	}
-	for _, p := range cl100kPrefixes {
-		if m == p || strings.HasPrefix(m, p+"-") {
-			return EncodingCL100K
-		}
+	switch {
+	case family(o200kPrefixes):
+		return EncodingO200K
+	case family(cl100kPrefixes):
+		return EncodingCL100K
 	}
 	return ""
 }
 
-// bpe is a tiktoken encoding, loaded on first use from the BPE ranks that
-// ship inside tiktoken-go-loader (nothing is downloaded).
-type bpe struct {
-	name string
-	once sync.Once
-	enc  *tiktoken.Tiktoken
-	err  error
+// init makes tiktoken read its vocabularies from the files compiled into
+// tiktoken-go-loader (without it, tiktoken downloads them on first use).
+// It runs before any goroutine because SetBpeLoader writes a global
+// without a lock; nothing else in ragd may call it.
+func init() { tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader()) }
+
+// The encodings load on first use (about 0.1 s and 20–40 MB each) and
+// are shared: a *tiktoken.Tiktoken is immutable once built and safe for
+// concurrent use.
+var encodings = map[string]func() (*tiktoken.Tiktoken, error){
+	EncodingCL100K: sync.OnceValues(func() (*tiktoken.Tiktoken, error) { return tiktoken.GetEncoding(EncodingCL100K) }),
+	EncodingO200K:  sync.OnceValues(func() (*tiktoken.Tiktoken, error) { return tiktoken.GetEncoding(EncodingO200K) }),
 }
 
-var (
-	loaderOnce sync.Once
-	encodings  = map[string]*bpe{EncodingCL100K: {name: EncodingCL100K}, EncodingO200K: {name: EncodingO200K}}
-)
-
-func (b *bpe) load() (*tiktoken.Tiktoken, error) {
-	loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktokenloader.NewOfflineLoader()) })
-	b.once.Do(func() { b.enc, b.err = tiktoken.GetEncoding(b.name) })
-	return b.enc, b.err
-}
-
-// BPETokenizer counts tokens with one of OpenAI's BPE encodings.
+// BPETokenizer counts tokens with one of OpenAI's BPE encodings. Special
+// tokens ("<|endoftext|>") in a text count as the ordinary text they are,
+// as the APIs treat them.
 type BPETokenizer struct {
-	b      *bpe
+	name   string
+	enc    *tiktoken.Tiktoken
 	window int
 }
 
 // NewBPETokenizer returns the tokenizer of an encoding (EncodingCL100K or
 // EncodingO200K); window is the model's input limit, 0 if none matters.
-// The encoding's tables (a few MB) load on the first call.
+// The encoding's tables load on the first call.
 func NewBPETokenizer(encoding string, window int) (*BPETokenizer, error) {
-	b, ok := encodings[encoding]
+	load, ok := encodings[encoding]
 	if !ok {
-		return nil, &unknownEncodingError{name: encoding}
+		return nil, fmt.Errorf("%w: unknown BPE encoding %s (want %s or %s)", ErrInvalidConfig, encoding, EncodingCL100K, EncodingO200K)
 	}
-	if _, err := b.load(); err != nil {
-		return nil, err
+	enc, err := load()
+	if err != nil {
+		return nil, fmt.Errorf("embed: load %s: %w", encoding, err)
 	}
-	return &BPETokenizer{b: b, window: window}, nil
+	return &BPETokenizer{name: encoding, enc: enc, window: window}, nil
 }
 
-type unknownEncodingError struct{ name string }
-
-func (e *unknownEncodingError) Error() string {
-	return "embed: unknown BPE encoding " + e.name + " (want " + EncodingCL100K + " or " + EncodingO200K + ")"
-}
-
-// CountTokens returns the number of BPE tokens of text (special tokens
-// counted as ordinary text).
-func (t *BPETokenizer) CountTokens(text string) int {
-	enc, _ := t.b.load() // loaded by NewBPETokenizer
-	return len(enc.EncodeOrdinary(text))
-}
+// CountTokens returns the number of BPE tokens of text.
+func (t *BPETokenizer) CountTokens(text string) int { return len(t.enc.EncodeOrdinary(text)) }
 
 // TokenizerName returns the encoding's name.
-func (t *BPETokenizer) TokenizerName() string { return t.b.name }
+func (t *BPETokenizer) TokenizerName() string { return t.name }
 
 // MaxTokens returns the model's window given to NewBPETokenizer.
 func (t *BPETokenizer) MaxTokens() int { return t.window }
+
+// Truncate returns the longest prefix of text that has at most n tokens,
+// cut at a token and a character boundary.
+func (t *BPETokenizer) Truncate(text string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	toks := t.enc.EncodeOrdinary(text)
+	if len(toks) <= n {
+		return text
+	}
+	prefix := t.enc.Decode(toks[:n])
+	if !strings.HasPrefix(text, prefix) {
+		// Only for invalid UTF-8, which tiktoken reads as U+FFFD.
+		return strings.ToValidUTF8(prefix, "")
+	}
+	// A token may end inside a character: back off to its start.
+	l := len(prefix)
+	for l > 0 && !utf8.RuneStart(text[l]) {
+		l--
+	}
+	return text[:l]
+}
 
 // EstimateTokenizer counts tokens without the model's tokenizer: one per
 // four ASCII bytes and one per other character, the rule the OpenAI

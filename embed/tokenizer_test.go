@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,9 @@ func TestEncodingFor(t *testing.T) {
 		{"llama3.1:8b", ""},
 		{"nomic-embed-text", ""},
 		{"gpt-40", ""}, // not a family, a typo
+		{"olmo-7b", ""},
+		{"o1", EncodingO200K},
+		{"gpt-oss-20b", EncodingO200K},
 		{"", ""},
 	}
 	for _, c := range cases {
@@ -45,7 +49,17 @@ func TestBPECounts(t *testing.T) {
 	require.Equal(t, EncodingCL100K, cl.TokenizerName())
 
 	_, err = NewBPETokenizer("p50k", 0)
+	require.ErrorIs(t, err, ErrInvalidConfig)
 	require.ErrorContains(t, err, "unknown BPE encoding p50k")
+
+	// Truncate cuts at a token and character boundary.
+	s := "tiktoken is great! naïve café"
+	for n := range cl.CountTokens(s) + 2 {
+		p := cl.Truncate(s, n)
+		require.True(t, strings.HasPrefix(s, p))
+		require.LessOrEqual(t, cl.CountTokens(p), n)
+	}
+	require.Equal(t, s, cl.Truncate(s, 100))
 }
 
 func TestTokenizerFor(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/index"
+	"github.com/ragd/ragd/rag"
 )
 
 // Config configures a Server. The zero value, after withDefaults, serves
@@ -31,6 +32,11 @@ type Config struct {
 	Index index.Config
 	// Embed configures the embedders collections and /v1/embeddings use.
 	Embed EmbedConfig
+	// LLM configures the answers of Ask: the OpenAI-compatible chat
+	// endpoint, its model and key, the context budget. Its Logger,
+	// Metrics and Tracer are the server's. Without a BaseURL (the
+	// default) Ask returns the retrieved passages and a note.
+	LLM rag.Config
 	// Auth configures API keys. None by default, which is allowed only
 	// when both addresses are loopback ones (or AllowUnauthenticated).
 	Auth AuthConfig
@@ -253,6 +259,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Index.Validate(); err != nil {
 		return fmt.Errorf("%w: index: %v", ErrInvalidConfig, err)
+	}
+	if err := c.LLM.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	switch c.Embed.Default {
 	case ProviderLocal, ProviderOpenAI, ProviderHash, ProviderNone:

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -180,6 +181,20 @@ func headerMatcher(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
+// gatewayContext is a REST request's context with the headers the gateway
+// passes to the services as incoming metadata (the API key, the request
+// id), for a handler that calls the services itself.
+func gatewayContext(r *http.Request) context.Context {
+	md := metadata.MD{}
+	for k, vs := range r.Header {
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		if k == "Authorization" || forwardedHeaders[k] {
+			md.Append(strings.ToLower(k), vs...)
+		}
+	}
+	return metadata.NewIncomingContext(r.Context(), md)
+}
+
 // newHTTPHandler routes the HTTP port: the gateway for /v1/, the
 // OpenAI-compatible /v1/embeddings, and the operational endpoints.
 func (s *Server) newHTTPHandler() (http.Handler, error) {
@@ -243,6 +258,7 @@ func (s *Server) newHTTPHandler() (http.Handler, error) {
 		_, _ = w.Write(ragv1.OpenAPI)
 	})))
 	mux.Handle("POST /v1/embeddings", instrument("embeddings", s.limitBody(http.HandlerFunc(s.openAIEmbeddings), writeOpenAIErrorHTTP)))
+	mux.Handle("POST /v1/collections/{collection}/ask", instrument("ask", s.limitBody(http.HandlerFunc(s.restAsk), writeStatusHTTP)))
 	mux.Handle("/v1/", instrument("api", s.limitBody(gw, writeStatusHTTP)))
 	mux.Handle("/", instrument("other", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeStatusHTTP(w, status.Newf(codes.NotFound, "no such path: %s %s", r.Method, r.URL.Path), http.StatusNotFound)

@@ -76,6 +76,7 @@ var methodRoles = map[string]Role{
 	"/ragd.v1.Documents/Scan":       RoleRead,
 	"/ragd.v1.Documents/Search":     RoleRead,
 	"/ragd.v1.Embeddings/Create":    RoleRead,
+	askMethod:                       RoleRead,
 }
 
 // authenticator checks API keys. Keys are held as SHA-256 digests, so a

@@ -29,6 +29,7 @@ import (
 	ragv1 "github.com/ragd/ragd/api/ragv1"
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/index"
+	"github.com/ragd/ragd/rag"
 )
 
 // Server is ragd's server: the gRPC services on one port, REST (through
@@ -64,6 +65,8 @@ type Server struct {
 	collSv     *service
 	docSv      *documents
 	embSv      *embeddings
+	ansSv      *answers
+	rag        *rag.Engine
 	restEm     *restEmbeddings // /v1/embeddings' way into embSv
 	httpServer *http.Server
 	grpcLis    net.Listener
@@ -114,6 +117,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("register collection metrics: %w", err)
 	}
 	s.emb = newEmbedders(cfg.Embed, cfg.DataDir, em, cfg.Logger)
+	rm := rag.NewMetrics()
+	if err := s.reg.Register(rm); err != nil {
+		return nil, fmt.Errorf("register ask metrics: %w", err)
+	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 
 	tr, err := newTracing(cfg)
@@ -130,9 +137,21 @@ func New(cfg Config) (*Server, error) {
 		}
 		creds = append(creds, grpc.Creds(c))
 	}
+	llm := cfg.LLM
+	llm.Logger, llm.Metrics = cfg.Logger, rm
+	if s.tracer.tp != nil {
+		llm.Tracer = s.tracer.tp.Tracer("github.com/ragd/ragd/rag")
+	}
+	if s.rag, err = rag.New(llm); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if cfg.LLM.BaseURL != "" {
+		cfg.Logger.Info("answers from an LLM", "llm", cfg.LLM)
+	}
 	s.collSv = &service{s: s}
 	s.docSv = &documents{sv: s.collSv}
 	s.embSv = &embeddings{sv: s.collSv}
+	s.ansSv = &answers{sv: s.collSv}
 	if s.grpcServer, err = s.newGRPCServer("grpc", creds...); err != nil {
 		return nil, err
 	}
@@ -189,6 +208,7 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 	ragv1.RegisterCollectionsServer(g, s.collSv)
 	ragv1.RegisterDocumentsServer(g, s.docSv)
 	ragv1.RegisterEmbeddingsServer(g, s.embSv)
+	ragv1.RegisterAnswersServer(g, s.ansSv)
 	healthpb.RegisterHealthServer(g, s.health)
 	reflection.Register(g)
 	return g, nil
@@ -414,7 +434,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close the index: %w", err))
 		}
 	}
-	errs = append(errs, s.emb.close(), s.tracer.shutdown(context.Background()))
+	errs = append(errs, s.emb.close(), s.rag.Close(), s.tracer.shutdown(context.Background()))
 	err := errors.Join(errs...)
 	s.logger.Info("stopped", "dur", time.Since(start).Round(time.Millisecond), "err", err)
 	return err

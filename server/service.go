@@ -487,39 +487,9 @@ func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	req, err := d.sv.s.cfg.Limits.search(r)
+	req, err := d.sv.searchRequest(ctx, c, r)
 	if err != nil {
 		return nil, grpcError(err)
-	}
-	if req.Vector == nil && req.Text != "" && req.Mode != index.ModeText {
-		emb, err := d.sv.embedder(c)
-		if err != nil {
-			return nil, grpcError(err)
-		}
-		if emb != nil {
-			vs, err := emb.Embed(ctx, []string{req.Text})
-			var te *embed.TextError
-			switch {
-			case errors.As(err, &te) && req.Mode == index.ModeVector:
-				return nil, grpcError(badField("query", "has nothing to embed (no letters or digits)"))
-			case errors.As(err, &te):
-				// Nothing to embed: the text leg alone may still match.
-				req.Mode = index.ModeText
-			case err != nil:
-				return nil, grpcError(err)
-			default:
-				req.Vector = vs[0]
-			}
-		}
-	}
-	if req.Mode == index.ModeVector && req.Vector == nil {
-		if r.GetQuery() == "" {
-			return nil, grpcError(badField("vector", "is required for a vector search (or a query, in a collection with an embedder)"))
-		}
-		return nil, grpcError(badField("vector", "is required for a vector search: collection %q has no embedder for the query", r.GetCollection()))
-	}
-	if req.Vector == nil && req.Text == "" {
-		return nil, grpcError(badField("query", "neither query nor vector given"))
 	}
 	res, err := c.Search(ctx, req)
 	if err != nil {
@@ -533,6 +503,46 @@ func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.
 	}
 	resp.TookMs = float64(time.Since(start).Microseconds()) / 1000
 	return resp, nil
+}
+
+// searchRequest validates a search and embeds its query text when the
+// collection has an embedder and the search needs a vector.
+func (sv *service) searchRequest(ctx context.Context, c *index.Collection, r *ragv1.SearchRequest) (index.SearchRequest, error) {
+	req, err := sv.s.cfg.Limits.search(r)
+	if err != nil {
+		return req, err
+	}
+	if req.Vector == nil && req.Text != "" && req.Mode != index.ModeText {
+		emb, err := sv.embedder(c)
+		if err != nil {
+			return req, err
+		}
+		if emb != nil {
+			vs, err := emb.Embed(ctx, []string{req.Text})
+			var te *embed.TextError
+			switch {
+			case errors.As(err, &te) && req.Mode == index.ModeVector:
+				return req, badField("query", "has nothing to embed (no letters or digits)")
+			case errors.As(err, &te):
+				// Nothing to embed: the text leg alone may still match.
+				req.Mode = index.ModeText
+			case err != nil:
+				return req, err
+			default:
+				req.Vector = vs[0]
+			}
+		}
+	}
+	if req.Mode == index.ModeVector && req.Vector == nil {
+		if r.GetQuery() == "" {
+			return req, badField("vector", "is required for a vector search (or a query, in a collection with an embedder)")
+		}
+		return req, badField("vector", "is required for a vector search: collection %q has no embedder for the query", r.GetCollection())
+	}
+	if req.Vector == nil && req.Text == "" {
+		return req, badField("query", "neither query nor vector given")
+	}
+	return req, nil
 }
 
 // embeddings is the Embeddings service.

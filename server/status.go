@@ -57,6 +57,9 @@ func toStatus(err error) *status.Status {
 	if st, ok := status.FromError(err); ok {
 		return st
 	}
+	if st, ok := ragStatus(err); ok {
+		return st
+	}
 	var fe *fieldError
 	var re *retryError
 	var te *embed.TextError

@@ -24,3 +24,8 @@ const ErrorDomain = "ragd"
 // messages before it are stored; it and those after are not) and "stored"
 // the number of documents of the stream stored before it.
 const UpsertStreamFailed = "UPSERT_STREAM_FAILED"
+
+// LLMUpstreamFailed is the ErrorInfo reason of an Ask that failed because
+// the LLM endpoint did (REST answers it with 502 Bad Gateway); metadata
+// "status" is the endpoint's HTTP status, 0 when it sent none.
+const LLMUpstreamFailed = "LLM_UPSTREAM_FAILED"

@@ -15,6 +15,7 @@ import (
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/embed/local"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type embedOptions struct {
@@ -31,7 +32,7 @@ type embedOptions struct {
 }
 
 // openaiOnly are the flags that configure the openai embedder only.
-var openaiOnly = []string{"base-url", "api-type", "api-version", "model", "api-key-file", "timeout"}
+var openaiOnly = []string{"base-url", "api-type", "api-version", "model", "api-key-file", "timeout-embed"}
 
 func newEmbedCmd() *cobra.Command {
 	var o embedOptions
@@ -67,18 +68,26 @@ $OPENAI_API_KEY and is never printed). Examples:
 			return runEmbed(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), o)
 		},
 	}
+	addEmbedFlags(cmd.Flags(), &o)
+	cmd.Flags().Lookup("embedder").DefValue = "local"
+	_ = cmd.Flags().Set("embedder", "local")
 	f := cmd.Flags()
-	f.StringVar(&o.embedder, "embedder", "local", "local, hash or openai")
 	f.BoolVar(&o.json, "json", false, `print {"model","dimension","embedding"} objects instead of bare arrays`)
+	f.IntVar(&o.batch, "batch", 64, "lines per embedding call")
+	return cmd
+}
+
+// addEmbedFlags defines the flags that choose and configure an embedder
+// (--embedder and the openai ones), shared by embed and ingest.
+func addEmbedFlags(f *pflag.FlagSet, o *embedOptions) {
+	f.StringVar(&o.embedder, "embedder", "", "local, hash or openai")
 	f.StringVar(&o.baseURL, "base-url", embed.DefaultOpenAIBaseURL, "API root of the OpenAI-compatible endpoint (openai)")
 	f.StringVar(&o.apiType, "api-type", embed.APITypeOpenAI, "openai, azure or azure_ad (openai)")
 	f.StringVar(&o.apiVersion, "api-version", "", "Azure api-version (openai; default "+embed.DefaultAzureAPIVersion+" for azure)")
 	f.StringVar(&o.model, "model", embed.DefaultOpenAIModel, "model, or Azure deployment (openai)")
 	f.StringVar(&o.apiKeyFile, "api-key-file", "", "file holding the API key (openai; default $OPENAI_API_KEY)")
 	f.IntVar(&o.dimensions, "dimensions", 0, "vector length: hash's size (default 256), or openai's dimensions request field")
-	f.IntVar(&o.batch, "batch", 64, "lines per embedding call")
-	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "timeout of one request (openai)")
-	return cmd
+	f.DurationVar(&o.timeout, "timeout-embed", 60*time.Second, "timeout of one embedding request (openai)")
 }
 
 // newLocalEmbedder returns the built-in model behind a pool that runs it on

@@ -6,7 +6,7 @@
 // flag's name in upper case with '-' as '_' (--http-addr: RAGD_HTTP_ADDR);
 // a flag on the command line wins. Secrets come only from the environment
 // or files: RAGD_API_KEY (one admin key), --api-keys-file, OPENAI_API_KEY
-// or --openai-api-key-file.
+// or --openai-api-key-file, RAGD_LLM_API_KEY or --llm-api-key-file.
 package main
 
 import (
@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ragd/ragd/embed"
+	"github.com/ragd/ragd/rag"
 	"github.com/ragd/ragd/server"
 )
 
@@ -51,6 +52,17 @@ type options struct {
 	otlpEndpoint                      string
 	otlpInsecure                      bool
 	shutdownTimeout, snapshotInterval time.Duration
+	llm                               llmOptions
+}
+
+// llmOptions configure answers (Ask).
+type llmOptions struct {
+	baseURL, model    string
+	models            []string
+	keyFile           string
+	timeout           time.Duration
+	maxContext, maxTk int
+	k                 int
 }
 
 func newRootCmd(stderr io.Writer) *cobra.Command {
@@ -113,7 +125,39 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.otlpInsecure, "otlp-insecure", false, "send traces without TLS")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for requests in flight")
 	f.DurationVar(&o.snapshotInterval, "snapshot-interval", time.Minute, "how often changed graphs are snapshotted (bounds replay at restart)")
+	f.StringVar(&o.llm.baseURL, "llm-base-url", "", "OpenAI-compatible chat API that answers /ask (OpenAI: https://api.openai.com/v1, Ollama: http://localhost:11434/v1); its key comes from RAGD_LLM_API_KEY or --llm-api-key-file; none: /ask returns the passages")
+	f.StringVar(&o.llm.model, "llm-model", "", "model that answers /ask (required with --llm-base-url)")
+	f.StringSliceVar(&o.llm.models, "llm-models", nil, "other models a request may name, comma-separated")
+	f.StringVar(&o.llm.keyFile, "llm-api-key-file", "", "file holding the LLM's API key (default: the RAGD_LLM_API_KEY variable)")
+	f.DurationVar(&o.llm.timeout, "llm-timeout", rag.DefaultTimeout, "bound of a non-streaming answer, and of the wait for a stream's first token")
+	f.IntVar(&o.llm.maxContext, "llm-max-context-tokens", rag.DefaultMaxContextTokens, "default token budget of an answer's prompt")
+	f.IntVar(&o.llm.maxTk, "llm-max-tokens", rag.DefaultMaxTokens, "default bound of an answer's length in tokens")
+	f.IntVar(&o.llm.k, "llm-k", rag.DefaultK, "passages retrieved for an answer when the request gives no k")
 	return cmd
+}
+
+// llmKeyEnv holds the LLM's API key.
+const llmKeyEnv = "RAGD_LLM_API_KEY"
+
+// config is the rag.Config of the flags, the key read from its file or
+// RAGD_LLM_API_KEY (trimmed: Kubernetes Secrets and files often end with a
+// newline).
+func (l llmOptions) config() (rag.Config, error) {
+	c := rag.Config{BaseURL: l.baseURL, Model: l.model, Models: l.models, Timeout: l.timeout, FirstByteTimeout: l.timeout,
+		MaxContextTokens: l.maxContext, MaxTokens: l.maxTk, K: l.k}
+	key := os.Getenv(llmKeyEnv)
+	if l.keyFile != "" {
+		b, err := os.ReadFile(l.keyFile)
+		if err != nil {
+			return c, fmt.Errorf("--llm-api-key-file: %w", err)
+		}
+		key = string(b)
+	}
+	c.APIKey = embed.Secret(strings.TrimSpace(key))
+	if c.BaseURL == "" && (c.Model != "" || len(c.Models) > 0) {
+		return c, errors.New("--llm-model and --llm-models need --llm-base-url")
+	}
+	return c, nil
 }
 
 // applyEnv sets every flag not given on the command line from RAGD_<FLAG>.
@@ -167,6 +211,11 @@ func (o *options) config(stderr io.Writer) (server.Config, error) {
 		ShutdownTimeout: o.shutdownTimeout,
 	}
 	cfg.Index.SnapshotInterval = o.snapshotInterval
+	llm, err := o.llm.config()
+	if err != nil {
+		return server.Config{}, err
+	}
+	cfg.LLM = llm
 	if o.apiKeysFile != "" {
 		f, err := os.Open(o.apiKeysFile)
 		if err != nil {

@@ -14,10 +14,34 @@ const Module = "github.com/ragd/ragd"
 
 // Package is what the check needs of `go list -json`.
 type Package struct {
-	ImportPath string
-	Imports    []string // direct imports, tests excluded
-	Deps       []string // transitive imports, tests excluded
-	Standard   bool
+	ImportPath   string
+	Imports      []string // direct imports, tests excluded
+	Deps         []string // transitive imports, tests excluded
+	TestImports  []string // imports of the package's _test.go files
+	XTestImports []string // imports of its external (package x_test) test files
+	Standard     bool
+}
+
+// testSupport are the packages any test may import: oracles and readers
+// of test data.
+var testSupport = []string{"internal/testutil", "internal/texmex", "internal/beir"}
+
+// testMayImport reports whether the tests of package rel (whose rule is r)
+// may import irel: what the package itself may import and what lies
+// under it (a fake such as embed/openaitest or rag/chattest, or embed/local
+// for ingest's tokenizer tests), the package itself and its subpackages,
+// and the test-support packages. Never a package above it: the tests keep
+// the import direction too.
+func testMayImport(rel string, r Rule, irel string) bool {
+	if irel == rel || strings.HasPrefix(irel, rel+"/") || slices.Contains(testSupport, irel) || matches(r.Internal, irel) {
+		return true
+	}
+	for _, p := range r.Internal {
+		if p != "*" && !strings.HasSuffix(p, "/...") && strings.HasPrefix(irel, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // Rule says what one package (a module-relative path; a trailing "/..."
@@ -117,6 +141,15 @@ func Check(pkgs []Package) []string {
 			}
 			if !matches(rule.Internal, irel) {
 				problems = append(problems, fmt.Sprintf("%s imports %s: forbidden by DESIGN.md's import direction", rel, irel))
+			}
+		}
+		for _, imp := range append(slices.Clone(p.TestImports), p.XTestImports...) {
+			irel, ok := relPath(imp)
+			if !ok {
+				continue
+			}
+			if !testMayImport(rel, rule, irel) {
+				problems = append(problems, fmt.Sprintf("%s's tests import %s: forbidden by DESIGN.md's import direction", rel, irel))
 			}
 		}
 		if slices.Contains(rule.External, "*") {

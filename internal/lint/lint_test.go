@@ -13,7 +13,7 @@ import (
 
 // TestImportDirection runs the check over the real module.
 func TestImportDirection(t *testing.T) {
-	cmd := exec.Command("go", "list", "-deps", "-json=ImportPath,Imports,Deps,Standard", "./...")
+	cmd := exec.Command("go", "list", "-deps", "-test=false", "-json=ImportPath,Imports,Deps,TestImports,XTestImports,Standard", "./...")
 	cmd.Dir = "../.."
 	out, err := cmd.Output()
 	var ee *exec.ExitError
@@ -52,11 +52,17 @@ func TestCheckFindsForbiddenEdges(t *testing.T) {
 		{"server imports bench", []Package{{ImportPath: m("server"), Imports: []string{m("bench/load")}}}, 1},
 		{"simd depends on a stranger", []Package{{ImportPath: m("simd"), Deps: []string{"github.com/evil/fast"}}}, 1},
 		{"unknown package", []Package{{ImportPath: m("utils")}}, 1},
+		{"index's tests import server", []Package{{ImportPath: m("index"), TestImports: []string{m("server")}}}, 1},
+		{"simd's external tests import hnsw", []Package{{ImportPath: m("simd"), XTestImports: []string{m("hnsw")}}}, 1},
+		{"ingest's tests import index", []Package{{ImportPath: m("ingest"), TestImports: []string{m("index")}}}, 1},
 		{"allowed edges", []Package{
 			{ImportPath: m("hnsw"), Imports: []string{m("simd"), m("internal/fsutil"), "sync"}, Deps: []string{"golang.org/x/sys/cpu", "sync"}},
 			{ImportPath: m("simd"), Deps: []string{"github.com/viterin/vek/vek32"}},
 			{ImportPath: m("cmd/ragctl"), Imports: []string{m("hnsw"), "github.com/spf13/cobra"}},
 			{ImportPath: m("bench/prepare"), Imports: []string{m("simd")}},
+			{ImportPath: m("ingest"), TestImports: []string{m("embed/local"), m("ingest"), m("internal/testutil")}},
+			{ImportPath: m("server"), TestImports: []string{m("rag/chattest"), m("embed/openaitest")}, XTestImports: []string{m("server")}},
+			{ImportPath: m("hnsw"), TestImports: []string{m("internal/texmex")}},
 		}, 0},
 	}
 	for _, c := range cases {
