@@ -5,7 +5,7 @@ RESULTS  ?= bench/results
 MNIST    := $(DATA)/mnist-784-euclidean
 GLOVE    := $(DATA)/glove-100-angular
 
-.PHONY: run test vet bench-data bench-data-mnist bench-mnist bench bench-index bench-retrieval fuzz build clean proto
+.PHONY: run test vet bench-data bench-data-mnist bench-mnist bench bench-index bench-retrieval bench-ingest bench-ask bench-chunk fuzz build clean proto
 
 # The server on ./data, REST on 127.0.0.1:8080, gRPC on 127.0.0.1:9090, the
 # local embedding model; RAGD_* variables or ARGS="--flag …" configure it.
@@ -71,6 +71,24 @@ bench-retrieval:
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode vector
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion relative
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion rrf
+
+# Ingest throughput (bench/ingest.sh): ragctl on DOCS (default the shared
+# Go blog and docs) with the hash embedder and the built-in model, in
+# embedded mode and against a ragd process.
+DOCS ?= ../shared/data/docs/go
+bench-ingest:
+	./bench/ingest.sh $(DOCS) "hash local"
+
+# The time ragd adds around the LLM call of an answer (bench/askbench):
+# 100,000 chunks, an instant fake LLM, 1 and 8 clients, 3 rounds.
+bench-ask:
+	$(GO) run ./bench/askbench -docs 100000 -dim 384 -dur 10s -rounds 3 -clients 1,8 -out $(RESULTS)/ask.tmp
+
+# Chunk size and heading lines against retrieval quality (bench/chunkbench)
+# on a BEIR folder, with the built-in model.
+bench-chunk:
+	$(GO) run ./bench/chunkbench -beir $(BEIR) -tokens 64,128 -embedder local
+	$(GO) run ./bench/chunkbench -beir $(BEIR) -tokens 64,128,256 -embedder hash
 
 # Short runs of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:

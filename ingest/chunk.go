@@ -270,7 +270,9 @@ func (s *splitter) pack(pieces []piece, budget int, prefix, heading string) {
 			cur.start, cur.end, cur.tokens, cur.page, cur.last, cur.open = p.start, p.end, p.tokens, p.page, p, true
 			continue
 		}
-		if n, ok := s.fits(cur.start, p.end, cur.tokens+p.tokens, budget); ok {
+		// The piece with the white space before it, counted in place: code
+		// lines keep their indentation, which a tokenizer counts.
+		if n, ok := s.fits(cur.start, p.end, cur.tokens+s.count(text[cur.end:p.end]), budget); ok {
 			cur.end, cur.tokens, cur.last = p.end, n, p
 			continue
 		}
@@ -289,7 +291,7 @@ func (s *splitter) pack(pieces []piece, budget int, prefix, heading string) {
 		cur.start, cur.end, cur.tokens, cur.page, cur.last, cur.open = p.start, p.end, p.tokens, p.page, p, true
 		if s.cfg.Overlap > 0 && isProse(prev.kind) {
 			if os := s.overlapStart(prev, prevEnd); os < prevEnd {
-				if n, ok := s.fits(os, p.end, s.count(text[os:prevEnd])+p.tokens, budget); ok {
+				if n := s.count(text[os:p.end]); n <= budget {
 					cur.start, cur.tokens = os, n
 				}
 			}

@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -306,4 +308,40 @@ func FuzzSplit(f *testing.F) {
 		require.NoError(t, err)
 		checkChunks(t, d, cfg, chunks)
 	})
+}
+
+// TestChunkGolden compares the chunks of a few real documents with
+// testdata/golden/*.chunks.txt (the local model's tokenizer, its 128-token
+// window, an overlap of 16 and heading lines); -update rewrites them.
+func TestChunkGolden(t *testing.T) {
+	cfg := ChunkConfig{MaxTokens: 128, Overlap: 16, Tokenizer: localTokenizer(t), HeadingPrefix: true}
+	for _, file := range []struct {
+		name string
+		f    Format
+	}{
+		{"defer-panic-and-recover.md", FormatMarkdown},
+		{"querying.md", FormatMarkdown},
+		{"race_detector.html", FormatHTML},
+	} {
+		t.Run(file.name, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", file.name))
+			require.NoError(t, err)
+			docs, err := Load(file.name, data, file.f, LoadConfig{})
+			require.NoError(t, err)
+			chunks, err := Split(docs[0], cfg)
+			require.NoError(t, err)
+			checkChunks(t, docs[0], cfg, chunks)
+			var b strings.Builder
+			for i, c := range chunks {
+				fmt.Fprintf(&b, "=== chunk %d: offset %d, %d tokens, heading %q\n%s\n", i, c.Offset, c.Tokens, c.Heading, c.Text)
+			}
+			path := filepath.Join("testdata", "golden", file.name+".chunks.txt")
+			if *update {
+				require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test -run TestChunkGolden -update ./ingest to create it")
+			require.Equal(t, string(want), b.String())
+		})
+	}
 }

@@ -181,9 +181,18 @@ type Limits struct {
 	// Retry-After. Default 1,024.
 	MaxInFlight int
 	// MaxBufferedBytes bounds the REST bodies held in memory at once (a
-	// body is read whole before it is decoded); more get 429 with
-	// Retry-After. Default 256 MiB, at least MaxBodyBytes.
+	// body is read whole before it is decoded; a chunked one is counted
+	// as it arrives); more get 429 with Retry-After. Default 256 MiB, at
+	// least MaxBodyBytes.
 	MaxBufferedBytes int
+	// ReadEmbedRate bounds the texts per second that one read-role key
+	// may send to the OpenAI-compatible endpoint through /v1/embeddings
+	// (bursts of up to MaxEmbedInputs); more get 429 with Retry-After.
+	// Read keys may also name no OpenAI model but the server's
+	// (--openai-model). Default 100: a read key cannot spend the
+	// operator's quota or fill the embedding cache at will. Write and
+	// admin keys are not limited.
+	ReadEmbedRate int
 }
 
 // ErrInvalidConfig wraps every Config.Validate failure.
@@ -211,6 +220,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxEmbedInputs, 2048)
 	def(&l.MaxInFlight, 1024)
 	def(&l.MaxBufferedBytes, max(256<<20, l.MaxBodyBytes))
+	def(&l.ReadEmbedRate, 100)
 	return l
 }
 
@@ -303,7 +313,8 @@ func (c Config) Validate() error {
 		v    int
 	}{{"max body bytes", l.MaxBodyBytes}, {"max batch", l.MaxBatch}, {"max k", l.MaxK}, {"max text bytes", l.MaxTextBytes},
 		{"max query bytes", l.MaxQueryBytes}, {"max metadata bytes", l.MaxMetadataBytes}, {"max filter depth", l.MaxFilterDepth},
-		{"max embed inputs", l.MaxEmbedInputs}, {"max in flight", l.MaxInFlight}, {"max buffered bytes", l.MaxBufferedBytes}} {
+		{"max embed inputs", l.MaxEmbedInputs}, {"max in flight", l.MaxInFlight}, {"max buffered bytes", l.MaxBufferedBytes},
+		{"read embed rate", l.ReadEmbedRate}} {
 		if v.v < 1 {
 			return fmt.Errorf("%w: limits: %s %d < 1", ErrInvalidConfig, v.name, v.v)
 		}

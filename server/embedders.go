@@ -14,7 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ragd/ragd/embed"
 	"github.com/ragd/ragd/embed/local"
@@ -42,6 +44,8 @@ type embedders struct {
 	dataDir string
 	metrics *embed.Metrics
 	logger  *slog.Logger
+
+	rates sync.Map // key name → *rate.Limiter of its texts sent upstream (read keys)
 
 	localOnce  sync.Once
 	localModel *local.Model
@@ -294,7 +298,9 @@ func (e *embedders) getFor(ec index.EmbedderConfig, forRequest bool) (embed.Embe
 			if e.mu.cache == nil {
 				c, err := embed.OpenCache(filepath.Join(e.dataDir, "embed-cache.db"), embed.CacheConfig{Logger: e.logger, Metrics: e.metrics})
 				if err != nil {
-					return nil, fmt.Errorf("open the embedding cache: %w", err)
+					// Nothing of this embedder stays: its pool's workers stop.
+					delete(e.mu.closers, ec)
+					return nil, errors.Join(fmt.Errorf("open the embedding cache: %w", err), p.Close(), o.Close())
 				}
 				e.mu.cache = c
 			}
@@ -376,6 +382,46 @@ func (e *embedders) truncater(emb embed.Embedder) truncater {
 		return m
 	}
 	return nil
+}
+
+// checkReadModel refuses a /v1/embeddings model that a read key may not
+// use: an OpenAI-compatible model other than the server's own (making an
+// embedder for any name would let a read key spend the operator's quota on
+// arbitrary models and fill the cache).
+func (e *embedders) checkReadModel(model string) error {
+	switch {
+	case model == "" || model == ProviderLocal || model == local.ModelName || model == ProviderHash || strings.HasPrefix(model, "hash-"):
+		return nil
+	case model == ProviderOpenAI || model == e.cfg.OpenAI.Model || !e.openAIEnabled():
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "model %q: a read key may embed with %s, hash-<dimension> or this server's OpenAI-compatible model %q; other models need a write key", model, local.ModelName, e.cfg.OpenAI.Model)
+}
+
+// spend takes n texts from a read key's budget of perSecond texts sent to
+// the OpenAI-compatible endpoint (bursts up to burst), or fails with
+// ResourceExhausted and the wait.
+func (e *embedders) spend(key string, n, perSecond, burst int) error {
+	v, _ := e.rates.LoadOrStore(key, rate.NewLimiter(rate.Limit(perSecond), max(burst, perSecond)))
+	lim := v.(*rate.Limiter)
+	r := lim.ReserveN(time.Now(), n)
+	if !r.OK() {
+		return badField("input", "%d texts exceed the %d a read key may send at once", n, lim.Burst())
+	}
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return &retryError{code: codes.ResourceExhausted, after: d,
+			msg: fmt.Sprintf("read key %q: over %d texts per second to the OpenAI-compatible endpoint (--read-embed-rate); retry", key, perSecond)}
+	}
+	return nil
+}
+
+// upstream reports whether an embedder made by forModel sends texts to the
+// OpenAI-compatible endpoint (the others are the local model and the hash
+// embedder, which cost CPU but no quota).
+func upstream(emb embed.Embedder) bool {
+	_, isHash := emb.(*embed.Hash)
+	return !isHash && emb.Model() != local.ModelName
 }
 
 // notFoundError is a NotFound that is not the index's.

@@ -3,8 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +17,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	ragv1 "github.com/ragd/ragd/api/ragv1"
@@ -223,4 +228,184 @@ func TestBufferedBody(t *testing.T) {
 	require.Equal(t, "x", req.GetQuery())
 	require.EqualValues(t, 3, req.GetK())
 	require.Empty(t, bb.take(), "consumed")
+}
+
+// TestTapAdmission: a gRPC call is authenticated and admitted before its
+// message is read, and its in-flight slot is given back however it ends.
+func TestTapAdmission(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Auth.Keys = []APIKey{{Name: "r", Role: RoleRead, Key: "read-key-0123456789"}, {Name: "w", Role: RoleAdmin, Key: "admin-key-0123456789"}}
+		c.Limits.MaxInFlight = 1
+	})
+	md := func(key string) metadata.MD {
+		if key == "" {
+			return metadata.MD{}
+		}
+		return metadata.Pairs("authorization", "Bearer "+key)
+	}
+	upsert := "/ragd.v1.Documents/Upsert"
+	for _, c := range []struct {
+		key  string
+		want codes.Code
+	}{{"", codes.Unauthenticated}, {"wrong-key-0123456789", codes.Unauthenticated}, {"read-key-0123456789", codes.PermissionDenied}} {
+		_, err := ts.tapHandle(context.Background(), &tap.Info{FullMethodName: upsert, Header: md(c.key)})
+		require.Equal(t, c.want, status.Code(err), c.key)
+	}
+	ctx, err := ts.tapHandle(context.Background(), &tap.Info{FullMethodName: upsert, Header: md("admin-key-0123456789")})
+	require.NoError(t, err)
+	a := ctx.Value(admissionKey{}).(*admission)
+	require.Equal(t, "w", a.key.Name)
+	_, err = ts.tapHandle(context.Background(), &tap.Info{FullMethodName: upsert, Header: md("admin-key-0123456789")})
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "the only slot is taken")
+	admissionStats{}.HandleRPC(ctx, &stats.End{})
+	admissionStats{}.HandleRPC(ctx, &stats.End{}) // given back once
+	ctx2, err := ts.tapHandle(context.Background(), &tap.Info{FullMethodName: upsert, Header: md("admin-key-0123456789")})
+	require.NoError(t, err)
+	admissionStats{}.HandleRPC(ctx2, &stats.End{})
+	ctx2, err = ts.tapHandle(context.Background(), &tap.Info{FullMethodName: "/unknown.Service/Method", Header: md("")})
+	require.NoError(t, err, "left to grpc-go")
+	require.Nil(t, ctx2.Value(admissionKey{}))
+
+	// Over the network, with one slot: calls that fail in their handler
+	// or in the tap give their slot back.
+	auth := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer admin-key-0123456789")
+	cl := ragv1.NewDocumentsClient(ts.conn)
+	for range 5 {
+		_, err := cl.Upsert(auth, &ragv1.UpsertDocumentsRequest{Collection: "missing", Documents: []*ragv1.Document{{Text: "x"}}})
+		require.Equal(t, codes.NotFound, status.Code(err))
+		_, err = cl.Upsert(context.Background(), &ragv1.UpsertDocumentsRequest{Collection: "missing"})
+		require.Equal(t, codes.Unauthenticated, status.Code(err))
+	}
+	_, err = ragv1.NewCollectionsClient(ts.conn).List(auth, &ragv1.ListCollectionsRequest{})
+	require.NoError(t, err)
+}
+
+// TestChunkedBodiesBudgetWhatTheySend: slow chunked uploads hold the
+// buffered-bytes budget for what they have sent, not for the whole body
+// limit each, so they do not starve other requests; one that outgrows
+// what is left gets 429.
+func TestChunkedBodiesBudgetWhatTheySend(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Limits.MaxBodyBytes = 1 << 20
+		c.Limits.MaxBufferedBytes = 2 << 20
+	})
+	ts.ok(t, "POST", "/v1/collections", map[string]any{"name": "c"})
+	type upload struct {
+		w    *io.PipeWriter
+		done chan int
+	}
+	var ups []upload
+	for range 8 {
+		pr, pw := io.Pipe()
+		req, err := http.NewRequest("POST", ts.url+"/v1/collections/c/documents", pr)
+		require.NoError(t, err)
+		req.ContentLength = -1 // chunked
+		u := upload{w: pw, done: make(chan int, 1)}
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				u.done <- -1
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			u.done <- resp.StatusCode
+		}()
+		_, err = pw.Write([]byte(`{"documents": [{"text": "` + strings.Repeat("a", 10<<10)))
+		require.NoError(t, err)
+		ups = append(ups, u)
+	}
+	// Eight slow uploads of 1 MiB bodies would take 8 MiB of a 2 MiB
+	// budget if each held its limit; they hold what they sent.
+	m := ts.ok(t, "POST", "/v1/collections/c/documents", map[string]any{"documents": []map[string]any{{"id": "x", "text": strings.Repeat("b ", 100<<10)}}})
+	require.EqualValues(t, 1, m["upserted"])
+	for _, u := range ups {
+		_, err := u.w.Write([]byte(`"}]}`))
+		require.NoError(t, err)
+		require.NoError(t, u.w.Close())
+		require.Equal(t, http.StatusOK, <-u.done)
+	}
+	// A chunked body over the limit is refused as one of known length is.
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("POST", ts.url+"/v1/collections/c/documents", pr)
+	require.NoError(t, err)
+	req.ContentLength = -1
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	go func() {
+		_, _ = pw.Write([]byte(`{"documents": [{"text": "` + strings.Repeat("c", 1500<<10)))
+		_ = pw.Close()
+	}()
+	require.Equal(t, http.StatusRequestEntityTooLarge, <-done)
+}
+
+// TestEmbedCacheOpenFailureLeaksNothing: when the embedding cache cannot
+// be opened, the OpenAI-compatible embedder made for it is closed (its
+// pool's goroutines stop; goleak checks at the end of the package's tests)
+// and the request fails with the reason.
+func TestEmbedCacheOpenFailureLeaksNothing(t *testing.T) {
+	llm := openaitest.New(openaitest.Config{})
+	defer llm.Close()
+	ts := startServer(t, func(c *Config) {
+		c.Embed.OpenAI.BaseURL = llm.URL + "/v1"
+		c.Embed.OpenAI.APIKey = "sk-test"
+	})
+	// A directory where the cache file should be: bbolt cannot open it.
+	require.NoError(t, os.MkdirAll(filepath.Join(ts.dir, "embed-cache.db"), 0o755))
+	code, m := ts.doJSON(t, "POST", "/v1/collections", map[string]any{"name": "o", "embedder": map[string]any{"provider": "openai", "model": "m"}})
+	require.Equal(t, http.StatusInternalServerError, code, "%v", m)
+	for range 3 { // each attempt builds and closes its embedder
+		code, _ = ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": "x", "model": "m"})
+		require.Equal(t, http.StatusInternalServerError, code)
+	}
+}
+
+// TestReadKeyEmbeddingLimits: through /v1/embeddings a read key may use
+// only the server's OpenAI-compatible model, at a bounded rate; a write
+// key is not limited.
+func TestReadKeyEmbeddingLimits(t *testing.T) {
+	up := openaitest.New(openaitest.Config{})
+	defer up.Close()
+	ts := startServer(t, func(c *Config) {
+		c.Auth.Keys = []APIKey{{Name: "r", Role: RoleRead, Key: "read-key-0123456789"}, {Name: "w", Role: RoleWrite, Key: "write-key-0123456789"}}
+		c.Embed.OpenAI.BaseURL, c.Embed.OpenAI.APIKey, c.Embed.OpenAI.Model = up.URL+"/v1", "sk-test", "text-embedding-3-small"
+		c.Limits.ReadEmbedRate, c.Limits.MaxEmbedInputs = 5, 5
+	})
+	read, write := "Authorization: Bearer read-key-0123456789", "Authorization: Bearer write-key-0123456789"
+	code, m := ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": "x", "model": "some-other-model"}, read)
+	require.Equal(t, http.StatusForbidden, code, "%v", m)
+	require.Contains(t, m["error"].(map[string]any)["message"], "need a write key")
+	code, m = ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": "x", "model": "some-other-model"}, write)
+	require.Equal(t, http.StatusOK, code, "%v", m)
+
+	// Five texts a second: the burst passes, the next is 429 with a wait.
+	five := []string{"alpha", "beta", "gamma", "delta", "epsilon"}
+	code, m = ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": five, "model": "text-embedding-3-small"}, read)
+	require.Equal(t, http.StatusOK, code, "%v", m)
+	req, err := http.NewRequest("POST", ts.url+"/v1/embeddings", strings.NewReader(`{"input": ["zeta", "eta", "theta"], "model": "text-embedding-3-small"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer read-key-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+	// The local and hash models cost no quota: not limited.
+	for range 3 {
+		code, m = ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": five, "model": "hash-16"}, read)
+		require.Equal(t, http.StatusOK, code, "%v", m)
+	}
+	// The write key is not limited.
+	for range 3 {
+		code, _ = ts.doJSON(t, "POST", "/v1/embeddings", map[string]any{"input": five, "model": "text-embedding-3-small"}, write)
+		require.Equal(t, http.StatusOK, code)
+	}
 }

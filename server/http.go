@@ -310,18 +310,39 @@ func (s *Server) limitBody(next http.Handler, writeErr func(http.ResponseWriter,
 			tooLarge(w, strconv.FormatInt(r.ContentLength, 10))
 			return
 		}
-		need := r.ContentLength
-		if need < 0 {
-			need = limit // chunked: as much as it may be
-		}
-		if !s.bodies.TryAcquire(need) {
+		busy := func() {
 			writeErr(w, toStatus(&retryError{code: codes.ResourceExhausted, after: time.Second,
 				msg: fmt.Sprintf("request bodies in flight exceed %d bytes (--max-buffered-bytes); retry", s.cfg.Limits.MaxBufferedBytes)}), http.StatusTooManyRequests)
+		}
+		// A body of known length is budgeted at once; a chunked one as it
+		// arrives, in growing steps, so that slow uploads hold only what
+		// they have sent.
+		held := r.ContentLength
+		if held < 0 {
+			held = min(chunkStep, limit)
+		}
+		if !s.bodies.TryAcquire(held) {
+			busy()
 			return
 		}
-		defer s.bodies.Release(need)
-		buf := bytes.NewBuffer(make([]byte, 0, max(need, 0)+bytes.MinRead))
-		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+		defer func() { s.bodies.Release(held) }()
+		buf := bytes.NewBuffer(make([]byte, 0, held+bytes.MinRead))
+		body := io.Reader(http.MaxBytesReader(w, r.Body, limit))
+		if r.ContentLength < 0 {
+			body = &budgetedReader{r: body, buf: buf, grow: func(n int64) bool {
+				more := min(max(n, held), limit+1-held) // double, up to the limit (+1: MaxBytesReader's probe)
+				if more <= 0 || !s.bodies.TryAcquire(more) {
+					return false
+				}
+				held += more
+				return true
+			}, held: func() int64 { return held }}
+		}
+		_, err := buf.ReadFrom(body)
+		if errors.Is(err, errBudget) {
+			busy()
+			return
+		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			tooLarge(w, "more than "+strconv.FormatInt(limit, 10))
@@ -335,6 +356,32 @@ func (s *Server) limitBody(next http.Handler, writeErr func(http.ResponseWriter,
 		r.ContentLength = int64(buf.Len())
 		next.ServeHTTP(w, r)
 	})
+}
+
+// chunkStep is the first budget of a chunked request body.
+const chunkStep = 64 << 10
+
+// errBudget: a chunked body outgrew what the buffered-bytes budget had
+// left.
+var errBudget = errors.New("buffered-bytes budget exhausted")
+
+// budgetedReader reads a body into buf, asking grow for more budget
+// before buf holds more than held bytes.
+type budgetedReader struct {
+	r    io.Reader
+	buf  *bytes.Buffer
+	grow func(need int64) bool
+	held func() int64
+}
+
+func (b *budgetedReader) Read(p []byte) (int, error) {
+	if int64(b.buf.Len()+len(p)) > b.held() && !b.grow(int64(b.buf.Len()+len(p))-b.held()) {
+		if int64(b.buf.Len()) >= b.held() {
+			return 0, errBudget
+		}
+		p = p[:b.held()-int64(b.buf.Len())]
+	}
+	return b.r.Read(p)
 }
 
 // bufferedBody is a request body read whole by limitBody; the gateway's

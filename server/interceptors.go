@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // requestIDKey is the header and metadata key of a request's id: taken
@@ -143,26 +146,35 @@ func (a *authenticator) lookup(key string) (APIKey, error) {
 	return k, nil
 }
 
-// check authorizes a call of method; it returns the key's name ("" without
-// authentication).
-func (a *authenticator) check(ctx context.Context, method string) (string, error) {
-	need := roleOf(method)
-	if need == 0 || len(a.keys) == 0 {
-		return "", nil
-	}
+// check authorizes a call of method; it returns the key (Name "" and Role
+// admin without authentication: a keyless server trusts its loopback
+// callers).
+func (a *authenticator) check(ctx context.Context, method string) (APIKey, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	return a.checkMD(md, method)
+}
+
+// checkMD is check with the call's metadata.
+func (a *authenticator) checkMD(md metadata.MD, method string) (APIKey, error) {
+	need := roleOf(method)
+	if len(a.keys) == 0 {
+		return APIKey{Role: RoleAdmin}, nil
+	}
+	if need == 0 {
+		return APIKey{}, nil
+	}
 	key, err := keyFrom(md.Get)
 	if err != nil {
-		return "", err
+		return APIKey{}, err
 	}
 	k, err := a.lookup(key)
 	if err != nil {
-		return "", err
+		return APIKey{}, err
 	}
 	if k.Role < need {
-		return k.Name, status.Errorf(codes.PermissionDenied, "API key %q has role %s; %s needs %s", k.Name, k.Role, method, need)
+		return k, status.Errorf(codes.PermissionDenied, "API key %q has role %s; %s needs %s", k.Name, k.Role, method, need)
 	}
-	return k.Name, nil
+	return k, nil
 }
 
 // checkHeader is the early check of a REST request, before its body is
@@ -221,6 +233,16 @@ type callInfo struct {
 	api    string
 	id     string
 	key    string
+	role   Role // the key's; admin on a server without keys
+}
+
+// callerRole is the role of the call's key (admin on a server without
+// keys), 0 outside a call.
+func callerRole(ctx context.Context) (string, Role) {
+	if ci, ok := ctx.Value(callInfoKey{}).(*callInfo); ok {
+		return ci.key, ci.role
+	}
+	return "", 0
 }
 
 type callInfoKey struct{}
@@ -267,8 +289,13 @@ func (s *Server) protect(ctx context.Context, ci *callInfo, run func(context.Con
 			err = &internalError{st: status.New(codes.Internal, "internal error; see the server log"), cause: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 	}()
-	name, err := s.auth.check(ctx, ci.method)
-	ci.key = name
+	if a, ok := ctx.Value(admissionKey{}).(*admission); ok {
+		// Admitted by the gRPC tap before the message was read.
+		ci.key, ci.role = a.key.Name, a.key.Role
+		return run(ctx)
+	}
+	k, err := s.auth.check(ctx, ci.method)
+	ci.key, ci.role = k.Name, k.Role
 	if err != nil {
 		return err
 	}
@@ -278,6 +305,57 @@ func (s *Server) protect(ctx context.Context, ci *callInfo, run func(context.Con
 	defer s.limit.release(ci.method)
 	return run(ctx)
 }
+
+// admission is how the gRPC tap admitted a call: its key's name and the
+// in-flight slot it took, given back when the call ends.
+type admission struct {
+	key     APIKey
+	method  string
+	limit   limiter
+	release sync.Once
+}
+
+type admissionKey struct{}
+
+// tapHandle admits a gRPC call before its request message is read (up to
+// --max-body-bytes of it): a missing or unknown key is refused
+// (Unauthenticated), a key whose role is too low too (PermissionDenied),
+// and a call over the in-flight limit (ResourceExhausted). grpc-go decodes
+// a unary request before any interceptor runs; without this, a client
+// without a key could make the server read and decode large messages at
+// will. Methods the server does not serve are left to grpc-go.
+func (s *Server) tapHandle(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if _, known := methodRoles[info.FullMethodName]; !known {
+		return ctx, nil
+	}
+	k, err := s.auth.checkMD(info.Header, info.FullMethodName)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.limit.acquire(info.FullMethodName); err != nil {
+		return nil, grpcError(err)
+	}
+	return context.WithValue(ctx, admissionKey{}, &admission{key: k, method: info.FullMethodName, limit: s.limit}), nil
+}
+
+// admissionStats gives back the in-flight slot of a call admitted by the
+// tap when the call ends, however it ends (a stats handler sees the end
+// of every call, also of one that failed before its handler ran).
+type admissionStats struct{}
+
+func (admissionStats) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (admissionStats) HandleRPC(ctx context.Context, st stats.RPCStats) {
+	if _, end := st.(*stats.End); !end {
+		return
+	}
+	if a, ok := ctx.Value(admissionKey{}).(*admission); ok {
+		a.release.Do(func() { a.limit.release(a.method) })
+	}
+}
+
+func (admissionStats) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (admissionStats) HandleConn(context.Context, stats.ConnStats)                       {}
 
 // unaryInterceptor is observe as a gRPC unary interceptor.
 func (s *Server) unaryInterceptor(api string) grpc.UnaryServerInterceptor {

@@ -187,6 +187,8 @@ func (s *Server) newGRPCServer(api string, opts ...grpc.ServerOption) (*grpc.Ser
 		return nil, fmt.Errorf("register %s metrics: %w", api, err)
 	}
 	opts = append(opts,
+		grpc.InTapHandle(s.tapHandle),
+		grpc.StatsHandler(admissionStats{}),
 		grpc.ChainUnaryInterceptor(m.UnaryServerInterceptor(), s.unaryInterceptor(api)),
 		grpc.ChainStreamInterceptor(m.StreamServerInterceptor(), s.streamInterceptor(api)),
 		grpc.MaxRecvMsgSize(s.cfg.Limits.MaxBodyBytes),

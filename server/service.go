@@ -577,9 +577,20 @@ func (e *embeddings) Create(ctx context.Context, r *ragv1.CreateEmbeddingRequest
 	if r.GetDimensions() < 0 {
 		return nil, grpcError(badField("dimensions", "%d is negative", r.GetDimensions()))
 	}
+	keyName, role := callerRole(ctx)
+	if role < RoleWrite {
+		if err := e.sv.s.emb.checkReadModel(r.GetModel()); err != nil {
+			return nil, grpcError(err)
+		}
+	}
 	emb, err := e.sv.s.emb.forModel(r.GetModel(), int(r.GetDimensions()))
 	if err != nil {
 		return nil, grpcError(err)
+	}
+	if role < RoleWrite && upstream(emb) {
+		if err := e.sv.s.emb.spend(keyName, len(in), l.ReadEmbedRate, l.MaxEmbedInputs); err != nil {
+			return nil, grpcError(err)
+		}
 	}
 	vs, err := emb.Embed(ctx, in)
 	if err != nil {

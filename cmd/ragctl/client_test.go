@@ -67,6 +67,12 @@ type result struct {
 // ragctl runs the command in process with global flags m and args.
 func (m mode) ragctl(t *testing.T, args ...string) result {
 	t.Helper()
+	return m.ragctlIn(t, "", args...)
+}
+
+// ragctlIn is ragctl with stdin.
+func (m mode) ragctlIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd := newRootCmd()
 	all := append([]string{}, m.flags...)
@@ -86,7 +92,7 @@ func (m mode) ragctl(t *testing.T, args ...string) result {
 	cmd.SetArgs(all)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
-	cmd.SetIn(strings.NewReader(""))
+	cmd.SetIn(strings.NewReader(stdin))
 	err := cmd.ExecuteContext(context.Background())
 	if err != nil {
 		errb.WriteString("ragctl: " + err.Error() + "\n")
@@ -279,6 +285,16 @@ func TestModes(t *testing.T) {
 			r = m.ragctl(t, "ask", "why do otters hold hands", "-c", "kb").ok(t)
 			require.Contains(t, r.stdout, "no LLM configured")
 			require.Contains(t, r.stdout, "[1] docs/guide.md")
+
+			// Stdin, and vectors embedded by ragctl into a collection it
+			// creates with the same embedder.
+			r = m.ragctlIn(t, "# Walrus\n\nWalruses haul out on sea ice.\n", "ingest", "-", "--stdin-name", "walrus.md", "-c", "client", "--embedder", "hash", "--dimensions", "64", "--json", "--progress", "none").ok(t)
+			require.Contains(t, r.stderr, `created collection "client" (embedder hash/hash-64, dimension 64)`)
+			r = m.ragctl(t, "search", "walruses on ice", "-c", "client", "--json").ok(t)
+			require.Equal(t, "walrus.md#0", r.json(t)["results"].([]any)[0].(map[string]any)["id"])
+			r = m.ragctlIn(t, "x", "ingest", "-", "-c", "client", "--embedder", "hash", "--dimensions", "32")
+			require.Equal(t, exitUsage, r.code, "a dimension other than the collection's")
+			require.Contains(t, r.stderr, "dimension 64")
 
 			m.ragctl(t, "collections", "drop", "kb").ok(t)
 			require.Equal(t, exitFailure, m.ragctl(t, "collections", "drop", "kb").code)

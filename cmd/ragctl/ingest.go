@@ -81,10 +81,6 @@ relative to --root (default: the current folder, or the input folder when it lie
 			if o.collection == "" {
 				return usageErrorf("--collection is required")
 			}
-			o.embedder.embedder = ""
-			if cmd.Flags().Changed("embedder") {
-				o.embedder.embedder, _ = cmd.Flags().GetString("embedder")
-			}
 			if !cmd.Flags().Changed("overlap") {
 				o.overlap = -1 // the default: an eighth of the chunk
 			}
