@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,10 +51,16 @@ func providerOf(e Embedder) string {
 
 // The cache file's format. On-disk format; do not change.
 //
-// A bbolt file with a bucket "meta" holding format = "ragd-embed-cache" and
-// version = 1 (big-endian uint32), and one bucket per embedder, named
-// provider + 0x00 + model + 0x00 + decimal dimension. In it, the key is the
-// SHA-256 of the text (32 bytes) and the value is
+// A bbolt file. Bucket "meta" holds format = "ragd-embed-cache", version =
+// 2 (big-endian uint32) and the bookkeeping of the size bound, each a
+// big-endian integer: gen (uint64, the generation: the number of write
+// transactions so far), bytes (uint64, the accounted size of every entry),
+// entries (uint64) and next_id (uint32, the id of the next embedder
+// bucket).
+//
+// One bucket per embedder, named provider + 0x00 + model + 0x00 + decimal
+// dimension (its "name"). In it, the key is the SHA-256 of the text (32
+// bytes) and the value is
 //
 //	+---------+-----------------------+------------------------------+
 //	| version | CRC-32C of the floats | dimension × float32, LE      |
@@ -62,22 +69,64 @@ func providerOf(e Embedder) string {
 //
 // A value of another version or length, a CRC mismatch or a non-finite
 // float is a miss, and the entry is overwritten.
+//
+// The size bound's index, where ref = id (uint32 BE) + SHA-256 names an
+// entry (36 bytes):
+//
+//	names   name → id (uint32 BE)
+//	ids     id → name
+//	used    ref → gen (uint64 BE) + size (uint32 BE): the generation of the
+//	        entry's last store or use, and its accounted size (an estimate
+//	        of its bytes in the file, cacheEntryCost)
+//	lru     gen (uint64 BE) + ref → empty: the entries by last use, oldest
+//	        first
+//
+// Version 1 had the meta keys format and version only, and no index;
+// OpenCache upgrades such a file in place, giving every entry generation 0.
 const (
 	cacheFormat       = "ragd-embed-cache"
-	cacheVersion      = 1
+	cacheVersion      = 2
+	cacheVersion1     = 1 // upgraded on open
 	cacheValueVersion = 1
 	cacheValueHeader  = 5
 )
 
 var (
-	cacheBucketMeta = []byte("meta")
-	cacheKeyFormat  = []byte("format")
-	cacheKeyVersion = []byte("version")
-	castagnoli      = crc32.MakeTable(crc32.Castagnoli)
+	cacheBucketMeta  = []byte("meta")
+	cacheBucketNames = []byte("names")
+	cacheBucketIDs   = []byte("ids")
+	cacheBucketUsed  = []byte("used")
+	cacheBucketLRU   = []byte("lru")
+	cacheKeyFormat   = []byte("format")
+	cacheKeyVersion  = []byte("version")
+	cacheKeyGen      = []byte("gen")
+	cacheKeyBytes    = []byte("bytes")
+	cacheKeyEntries  = []byte("entries")
+	cacheKeyNextID   = []byte("next_id")
+	castagnoli       = crc32.MakeTable(crc32.Castagnoli)
 )
+
+// DefaultCacheMaxBytes is CacheConfig.MaxBytes's default.
+const DefaultCacheMaxBytes = 1 << 30
 
 // CacheConfig configures OpenCache. The zero value is valid.
 type CacheConfig struct {
+	// MaxBytes bounds the cache: the accounted size of its entries, each
+	// counted for an estimate of its bytes in the file (the vector, 4
+	// bytes a float, plus its keys, its index and bbolt's page fill; see
+	// cacheEntryCost). When a write takes the cache above MaxBytes, the
+	// least recently used entries are evicted until it is under 63/64 of
+	// it. The file is larger by the free pages bbolt keeps for its
+	// copy-on-write transactions (it never shrinks, but reuses them) and
+	// by its growth step: measured with a 64 MiB bound, the file's pages
+	// peaked at 1.13× MaxBytes for vectors of 1,536 floats and 1.38× for
+	// 256, and the file at 16 MiB more (bbolt grows it 16 MiB at a time,
+	// and to a power of two below 16 MiB). Default 1 GiB: about 130,000
+	// vectors of 1,536 floats or 600,000 of 256, far more than a working
+	// set of queries, and small next to the disk of a machine that holds
+	// the index. Lowering it takes effect on the next OpenCache, which
+	// evicts down to it.
+	MaxBytes int64
 	// NoSync skips the fsync of each write. The cache is derived data, so a
 	// crash of the machine costs re-embedding at worst, unless it leaves
 	// the file unreadable (bbolt without fsync may), and then OpenCache
@@ -90,9 +139,11 @@ type CacheConfig struct {
 	// on the file. Default 1 s.
 	LockTimeout time.Duration
 	// Logger receives a Warn when a write to the cache fails (the vectors
-	// are still returned). Default: discard.
+	// are still returned), and an Info when OpenCache upgrades or shrinks
+	// the file. Default: discard.
 	Logger *slog.Logger
-	// Metrics, if set, counts hits and misses.
+	// Metrics, if set, counts hits, misses and evictions, and tracks the
+	// accounted size and the number of entries.
 	Metrics *Metrics
 }
 
@@ -100,6 +151,9 @@ type CacheConfig struct {
 func DefaultCacheConfig() CacheConfig { return CacheConfig{}.withDefaults() }
 
 func (c CacheConfig) withDefaults() CacheConfig {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultCacheMaxBytes
+	}
 	if c.FileMode == 0 {
 		c.FileMode = 0o600
 	}
@@ -117,6 +171,8 @@ func (c CacheConfig) withDefaults() CacheConfig {
 func (c CacheConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
+	case c.MaxBytes < 0:
+		return fmt.Errorf("%w: cache: max bytes %d is negative", ErrInvalidConfig, c.MaxBytes)
 	case c.FileMode&^os.ModePerm != 0:
 		return fmt.Errorf("%w: cache: file mode %v has bits other than permissions", ErrInvalidConfig, c.FileMode)
 	case c.LockTimeout < 0:
@@ -128,19 +184,40 @@ func (c CacheConfig) Validate() error {
 // Cache is a file of vectors keyed by (provider, model, dimension,
 // SHA-256 of the text), so that re-embedding an unchanged text makes no
 // call: Wrap an Embedder with it. One file serves any number of embedders
-// and models (each has its own bucket); a process opens it once. It grows
-// without bound: delete the file to empty it.
+// and models (each has its own bucket); a process opens it once.
+//
+// Its size is bounded (CacheConfig.MaxBytes) by evicting the least
+// recently used entries, oldest generation first: each write transaction
+// is a generation, and an entry records the generation of its last store
+// or use. Uses are recorded in memory and written with the next write
+// (before it evicts), or on their own once maxPendingTouches have
+// gathered, or on Close; a crash loses only that recency. The size and
+// the recency survive restarts. An embedder bucket emptied by eviction is
+// deleted.
 //
 // Cache is safe for concurrent use.
 type Cache struct {
-	db      *bolt.DB
-	path    string
-	logger  *slog.Logger
-	metrics *Metrics
-	closed  atomic.Bool
+	db       *bolt.DB
+	path     string
+	logger   *slog.Logger
+	metrics  *Metrics
+	maxBytes uint64
+	closed   atomic.Bool
+
+	bytes, entries atomic.Uint64 // as of the last commit
+	evictions      atomic.Uint64 // since OpenCache
+
+	wmu sync.Mutex // serialises write transactions with their accounting
+
+	touch struct {
+		sync.Mutex
+		pending map[cacheRef]struct{} // guarded: entries used since the last write
+	}
 }
 
-// OpenCache opens or creates the cache file at path.
+// OpenCache opens or creates the cache file at path. A file of format
+// version 1 is upgraded in place, and a file above MaxBytes is shrunk to
+// it, before OpenCache returns.
 func OpenCache(path string, cfg CacheConfig) (c *Cache, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -161,45 +238,97 @@ func OpenCache(path string, cfg CacheConfig) (c *Cache, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embed: cache %s: %w", path, err)
 	}
-	if err := db.Update(initCache); err != nil {
+	c = &Cache{db: db, path: path, logger: cfg.Logger, metrics: cfg.Metrics, maxBytes: uint64(cfg.MaxBytes)}
+	c.touch.pending = make(map[cacheRef]struct{})
+	var upgraded bool
+	if err := db.Update(func(tx *bolt.Tx) error {
+		var err error
+		upgraded, err = initCache(tx)
+		return err
+	}); err != nil {
 		return nil, errors.Join(fmt.Errorf("embed: cache %s: %w", path, err), db.Close())
 	}
-	return &Cache{db: db, path: path, logger: cfg.Logger, metrics: cfg.Metrics}, nil
+	if err := db.View(func(tx *bolt.Tx) error {
+		t, err := beginCacheTx(tx)
+		if err == nil {
+			c.account(t)
+		}
+		return err
+	}); err != nil {
+		return nil, errors.Join(fmt.Errorf("embed: cache %s: %w", path, err), db.Close())
+	}
+	if upgraded {
+		c.logger.Info("embed: cache upgraded to format version 2", "path", path, "entries", c.entries.Load(), "bytes", c.bytes.Load())
+	}
+	if c.bytes.Load() > c.maxBytes {
+		before := c.bytes.Load()
+		for c.bytes.Load() > c.maxBytes {
+			if err := c.write(nil); err != nil {
+				return nil, errors.Join(fmt.Errorf("embed: cache %s: evict: %w", path, err), db.Close())
+			}
+		}
+		c.logger.Info("embed: cache shrunk to its bound", "path", path, "bytes", c.bytes.Load(), "before", before)
+	}
+	return c, nil
 }
 
-// initCache writes the meta bucket of a new file, or checks an old one's.
-func initCache(tx *bolt.Tx) error {
-	var v [4]byte
-	binary.BigEndian.PutUint32(v[:], cacheVersion)
+// initCache writes the meta bucket of a new file, or checks an old one's,
+// upgrading a version 1 file; it reports whether it upgraded.
+func initCache(tx *bolt.Tx) (upgraded bool, err error) {
 	meta := tx.Bucket(cacheBucketMeta)
 	if meta == nil {
 		empty := true
 		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
 		if !empty {
-			return errors.New("a bbolt file that is not an embedding cache")
+			return false, errors.New("a bbolt file that is not an embedding cache")
 		}
 		meta, err := tx.CreateBucket(cacheBucketMeta)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return errors.Join(meta.Put(cacheKeyFormat, []byte(cacheFormat)), meta.Put(cacheKeyVersion, v[:]))
+		return false, errors.Join(meta.Put(cacheKeyFormat, []byte(cacheFormat)), createIndex(tx, meta))
 	}
 	if f := meta.Get(cacheKeyFormat); !bytes.Equal(f, []byte(cacheFormat)) {
-		return fmt.Errorf("format %q, want %q", f, cacheFormat)
+		return false, fmt.Errorf("format %q, want %q", f, cacheFormat)
 	}
-	if got := meta.Get(cacheKeyVersion); !bytes.Equal(got, v[:]) {
-		return fmt.Errorf("version %x, this build reads %x", got, v)
+	switch v := meta.Get(cacheKeyVersion); {
+	case bytes.Equal(v, be32(cacheVersion)):
+		return false, nil
+	case bytes.Equal(v, be32(cacheVersion1)):
+		return true, upgradeCache(tx, meta)
+	default:
+		return false, fmt.Errorf("version %x, this build reads %x", v, be32(cacheVersion))
 	}
-	return nil
 }
 
-// Close closes the file. Embed calls of its Cached embedders then fail
-// with ErrClosed.
+// Close writes the recency of the entries used since the last write and
+// closes the file. Embed calls of its Cached embedders then fail with
+// ErrClosed.
 func (c *Cache) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	return c.db.Close()
+	var err error
+	if c.pendingTouches() > 0 {
+		err = c.write(nil)
+	}
+	return errors.Join(err, c.db.Close())
+}
+
+// CacheStats is a snapshot of a Cache's size.
+type CacheStats struct {
+	// Bytes is the accounted size of the entries (see
+	// CacheConfig.MaxBytes), Entries their number.
+	Bytes, Entries uint64
+	// MaxBytes is the bound.
+	MaxBytes uint64
+	// Evictions counts the entries evicted since OpenCache.
+	Evictions uint64
+}
+
+// Stats returns the cache's size as of its last write.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{Bytes: c.bytes.Load(), Entries: c.entries.Load(), MaxBytes: c.maxBytes, Evictions: c.evictions.Load()}
 }
 
 // Wrap returns an Embedder that serves e's vectors from the cache and
@@ -324,32 +453,41 @@ func (w *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return out, nil
 }
 
-// lookup fills the vec of the entries found, intact, in the cache.
+// lookup fills the vec of the entries found, intact, in the cache, and
+// records their use.
 func (w *Cached) lookup(entries []cacheEntry, dim int) {
+	var used []cacheRef
 	err := w.cache.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(w.bucket(dim))
+		name := w.bucket(dim)
+		b := tx.Bucket(name)
 		if b == nil {
 			return nil
 		}
+		id, ok := bucketID(tx, name)
 		for e := range entries {
 			entries[e].vec = decodeCacheValue(b.Get(entries[e].key[:]), dim)
+			if entries[e].vec != nil && ok {
+				used = append(used, newCacheRef(id, entries[e].key))
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		w.cache.logger.Warn("embed: cache read failed", "path", w.cache.path, "err", err)
 	}
+	w.cache.used(used)
 }
 
-// store writes the given entries' vectors.
+// store writes the given entries' vectors, evicting others if the cache
+// goes over its bound.
 func (w *Cached) store(entries []cacheEntry, which []int, dim int) {
-	err := w.cache.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(w.bucket(dim))
+	err := w.cache.write(func(t *cacheTx) error {
+		id, b, err := t.bucket(w.bucket(dim))
 		if err != nil {
 			return err
 		}
 		for _, e := range which {
-			if err := b.Put(entries[e].key[:], encodeCacheValue(entries[e].vec)); err != nil {
+			if err := t.put(id, b, entries[e].key, encodeCacheValue(entries[e].vec)); err != nil {
 				return err
 			}
 		}

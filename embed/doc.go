@@ -30,11 +30,17 @@
 //
 // Pool sits in front of any Embedder, shared by the process: a bounded
 // queue with back-pressure, micro-batching of concurrent small calls,
-// dedupe of identical texts, order kept per caller. Cache (OpenCache, then
-// Cache.Wrap) stores vectors in a bbolt file keyed by provider, model,
-// dimension and the SHA-256 of the text, so that re-embedding unchanged
-// text makes no call. Metrics is a prometheus.Collector fed by all three.
-// A typical ingestion chain is Cache.Wrap(Pool(OpenAI)): cache hits never
+// dedupe of identical texts, order kept per caller. It has two lanes: a
+// call whose ctx carries PriorityQuery (WithPriority: a search's query, a
+// question) is served ahead of queued bulk work, on a query worker of its
+// own if need be, while bulk work keeps a bounded share (QueryBurst); the
+// OpenAI embedder's limit of requests in flight favours such calls too.
+// Cache (OpenCache, then Cache.Wrap) stores vectors in a bbolt file keyed
+// by provider, model, dimension and the SHA-256 of the text, so that
+// re-embedding unchanged text makes no call; its size is bounded
+// (CacheConfig.MaxBytes, 1 GiB by default) by evicting the least recently
+// used entries. Metrics is a prometheus.Collector fed by all three. A
+// typical ingestion chain is Cache.Wrap(Pool(OpenAI)): cache hits never
 // queue, and the misses of concurrent callers are batched together.
 //
 // # Errors
@@ -49,14 +55,16 @@
 //
 // The cache file is a bbolt file described at cacheFormat in cache.go:
 // one bucket per (provider, model, dimension), SHA-256 keys, values of a
-// version byte, a CRC-32C and little-endian float32s. A damaged value is a
-// miss, never a vector.
+// version byte, a CRC-32C and little-endian float32s, and an index of
+// every entry's size and last use (format version 2; OpenCache upgrades a
+// version 1 file in place). A damaged value is a miss, never a vector.
 //
 // # Concurrency
 //
 // Every Embedder here is safe for concurrent use. Hash holds no mutable
 // state. OpenAI shares one limit of requests in flight among its callers.
-// Pool owns a dispatcher and Workers goroutines, stopped by Close; OpenAI
-// and Cache own no goroutine (Close releases idle connections and the
-// file).
+// Pool owns a dispatcher and Workers + QueryWorkers goroutines, stopped
+// by Close; OpenAI and Cache own no goroutine (Close releases idle
+// connections and the file). Cache serialises its writes; its evictions
+// run in the write transaction that goes over the bound.
 package embed

@@ -93,6 +93,27 @@ func ExampleNewPool() {
 	// embed: closed
 }
 
+func ExampleWithPriority() {
+	h, err := embed.NewHash(embed.HashConfig{Dimension: 8})
+	if err != nil {
+		panic(err)
+	}
+	p, err := embed.NewPool(h, embed.PoolConfig{})
+	if err != nil {
+		panic(err)
+	}
+	defer p.Close()
+	// A search marks the embedding of its query: it passes queued bulk work.
+	ctx := embed.WithPriority(context.Background(), embed.PriorityQuery)
+	vs, err := p.Embed(ctx, []string{"how is lift measured"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(vs), embed.PriorityFrom(ctx), embed.PriorityFrom(context.Background()))
+	// Output:
+	// 1 query bulk
+}
+
 func ExampleOpenCache() {
 	srv := openaitest.New(openaitest.Config{})
 	defer srv.Close()
@@ -107,7 +128,7 @@ func ExampleOpenCache() {
 		panic(err)
 	}
 	defer os.RemoveAll(dir)
-	cache, err := embed.OpenCache(filepath.Join(dir, "embed-cache.db"), embed.CacheConfig{})
+	cache, err := embed.OpenCache(filepath.Join(dir, "embed-cache.db"), embed.CacheConfig{MaxBytes: 64 << 20})
 	if err != nil {
 		panic(err)
 	}
@@ -119,7 +140,7 @@ func ExampleOpenCache() {
 			panic(err)
 		}
 	}
-	fmt.Println("requests:", srv.Requests())
+	fmt.Println("requests:", srv.Requests(), "entries:", cache.Stats().Entries)
 	// Output:
-	// requests: 1
+	// requests: 1 entries: 1
 }

@@ -37,6 +37,9 @@ var errorKinds = []string{kindUnauthorized, kindBadRequest, kindModelNotFound, k
 //	ragd_embed_queue_depth                 texts waiting in Pool queues (or to enter a full one)
 //	ragd_embed_cache_hits_total            texts found in the cache
 //	ragd_embed_cache_misses_total          texts not found (or corrupt) in the cache
+//	ragd_embed_cache_evictions_total       cache entries evicted by the size bound
+//	ragd_embed_cache_bytes                 accounted size of the cache's entries (see CacheConfig.MaxBytes)
+//	ragd_embed_cache_entries               entries in the cache
 //
 // A nil *Metrics is valid and records nothing, so every Config may leave it
 // unset. Metrics is safe for concurrent use.
@@ -51,6 +54,9 @@ type Metrics struct {
 	queueDepth      prometheus.Gauge
 	cacheHits       prometheus.Counter
 	cacheMisses     prometheus.Counter
+	cacheEvictions  prometheus.Counter
+	cacheBytes      prometheus.Gauge
+	cacheEntries    prometheus.Gauge
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -75,8 +81,13 @@ func NewMetrics() *Metrics {
 			Help: "Texts per provider request.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "queue_depth",
 			Help: "Texts waiting in embedding pool queues, or blocked on a full one."}),
-		cacheHits:   counter("cache_hits_total", "Texts whose vector came from the embedding cache."),
-		cacheMisses: counter("cache_misses_total", "Texts looked up in the embedding cache and not found, or found corrupt."),
+		cacheHits:      counter("cache_hits_total", "Texts whose vector came from the embedding cache."),
+		cacheMisses:    counter("cache_misses_total", "Texts looked up in the embedding cache and not found, or found corrupt."),
+		cacheEvictions: counter("cache_evictions_total", "Embedding cache entries evicted, least recently used first, to keep the cache under its size bound."),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_bytes",
+			Help: "Accounted size of the embedding cache's entries: vectors, keys and index; the file is larger by bbolt's free and partly filled pages."}),
+		cacheEntries: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "cache_entries",
+			Help: "Vectors in the embedding cache."}),
 	}
 	for _, k := range errorKinds {
 		m.errors.WithLabelValues(k)
@@ -86,7 +97,7 @@ func NewMetrics() *Metrics {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.texts, m.tokens, m.errors, m.retries, m.requestDuration,
-		m.batchTexts, m.queueDepth, m.cacheHits, m.cacheMisses}
+		m.batchTexts, m.queueDepth, m.cacheHits, m.cacheMisses, m.cacheEvictions, m.cacheBytes, m.cacheEntries}
 }
 
 // Describe implements prometheus.Collector.
@@ -158,4 +169,19 @@ func (m *Metrics) cache(hits, misses int) {
 	}
 	m.cacheHits.Add(float64(hits))
 	m.cacheMisses.Add(float64(misses))
+}
+
+func (m *Metrics) cacheEvicted(n uint64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.cacheEvictions.Add(float64(n))
+}
+
+func (m *Metrics) cacheSize(bytes, entries uint64) {
+	if m == nil {
+		return
+	}
+	m.cacheBytes.Set(float64(bytes))
+	m.cacheEntries.Set(float64(entries))
 }

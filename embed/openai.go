@@ -339,9 +339,11 @@ func (c OpenAIConfig) resolveKey() (string, error) {
 //  2. cuts the texts, in order, into requests of at most MaxBatch texts and
 //     MaxBatchTokens estimated tokens;
 //  3. sends them with at most Concurrency requests in flight (shared by all
-//     calls), each bounded by Timeout, retrying 429, 408, 409, 5xx, network
-//     errors and timeouts up to MaxAttempts with jittered exponential
-//     backoff or the provider's Retry-After;
+//     calls; a request of a PriorityQuery call, see WithPriority, takes the
+//     next free slot before the waiting bulk ones), each bounded by
+//     Timeout, retrying 429, 408, 409, 5xx, network errors and timeouts up
+//     to MaxAttempts with jittered exponential backoff or the provider's
+//     Retry-After;
 //  4. checks every response — one vector per text, each index once, the
 //     same dimension throughout, finite values — and places each vector by
 //     its `index` field, not by its position in the response;
@@ -413,7 +415,7 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		}
 	}
 	cc.BaseURL = cfg.BaseURL
-	cc.HTTPClient = &doer{client: hc, sem: make(chan struct{}, cfg.Concurrency), timeout: cfg.Timeout,
+	cc.HTTPClient = &doer{client: hc, sem: newPrioritySem(cfg.Concurrency), timeout: cfg.Timeout,
 		key: key, now: cfg.Now, metrics: cfg.Metrics}
 	o.client = openai.NewClientWithConfig(cc)
 	if cfg.Dimensions > 0 {

@@ -29,7 +29,7 @@ import (
 // go-openai returns all three unchanged from CreateEmbeddings.
 type doer struct {
 	client  *http.Client
-	sem     chan struct{} // one token per request in flight
+	sem     *prioritySem // one slot per request in flight
 	timeout time.Duration
 	key     string
 	now     func() time.Time
@@ -58,10 +58,8 @@ func (e *statusError) Error() string { return fmt.Sprintf("status %d: %s", e.cod
 
 func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	select {
-	case d.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := d.sem.acquire(ctx); err != nil {
+		return nil, err
 	}
 	actx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
@@ -69,7 +67,7 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	req.Header.Set("User-Agent", "ragd")
 	start := time.Now()
 	body, resp, err := d.exchange(req)
-	<-d.sem
+	d.sem.release()
 	// The goroutine waiting for the slot was made runnable on this P; yield
 	// so that it sends its request now rather than after this one has
 	// decoded its response, which on a busy machine is a slot idle for
@@ -88,8 +86,8 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, &statusError{
 			code:       resp.StatusCode,
-			message:    redactKey(providerMessage(body), d.key),
-			retryAfter: retryAfter(resp.Header, d.now()),
+			message:    redactKey(ProviderMessage(body), d.key),
+			retryAfter: RetryAfter(resp.Header, d.now()),
 		}
 	}
 	if len(body) > maxResponseBytes {
@@ -117,10 +115,11 @@ func (d *doer) exchange(req *http.Request) ([]byte, *http.Response, error) {
 	return buf.Bytes(), resp, nil
 }
 
-// retryAfter reads the wait a response asks for: retry-after-ms (OpenAI's,
-// in milliseconds), else Retry-After in seconds or as an HTTP date. It
-// returns 0 when there is none or it is unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// RetryAfter reads the wait an OpenAI-compatible server's response asks
+// for: retry-after-ms (OpenAI's, in milliseconds), else Retry-After in
+// seconds or as an HTTP date. It returns 0 when there is none or it is
+// unreadable. (The rag package's chat client reads answers with it too.)
+func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
 			return time.Duration(ms * float64(time.Millisecond))
@@ -147,11 +146,12 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // maxMessage bounds the provider message kept in an error.
 const maxMessage = 300
 
-// providerMessage extracts the human-readable message of an error body:
-// OpenAI's {"error":{"message":…}}, Ollama's and TEI's {"error":"…"}, a
-// top-level {"message":…} or {"detail":…}, else the body itself if it is
-// short text. It is cut to one line of at most maxMessage characters.
-func providerMessage(body []byte) string {
+// ProviderMessage extracts the human-readable message of an
+// OpenAI-compatible server's error body: OpenAI's
+// {"error":{"message":…}}, Ollama's and TEI's {"error":"…"}, a top-level
+// {"message":…} or {"detail":…}, else the body itself if it is text. It is
+// cut to one line of at most 300 characters.
+func ProviderMessage(body []byte) string {
 	var v struct {
 		Error   json.RawMessage `json:"error"`
 		Message string          `json:"message"`
@@ -179,6 +179,12 @@ func providerMessage(body []byte) string {
 	if msg == "" && utf8.Valid(body) {
 		msg = string(body)
 	}
+	return OneLine(msg)
+}
+
+// OneLine puts a message on one line of at most 300 characters, for an
+// error that quotes a server.
+func OneLine(msg string) string {
 	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
 	if utf8.RuneCountInString(msg) > maxMessage {
 		msg = string([]rune(msg)[:maxMessage]) + "…"

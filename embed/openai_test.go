@@ -271,7 +271,7 @@ func TestRetryAfterHeader(t *testing.T) {
 			for k, v := range tt.header {
 				h.Set(k, v)
 			}
-			require.Equal(t, tt.want, retryAfter(h, now))
+			require.Equal(t, tt.want, RetryAfter(h, now))
 		})
 	}
 }
@@ -688,6 +688,6 @@ func TestProviderMessage(t *testing.T) {
 		{strings.Repeat("x", 400), strings.Repeat("x", 300) + "…"},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, providerMessage([]byte(tt.body)), tt.body)
+		require.Equal(t, tt.want, ProviderMessage([]byte(tt.body)), tt.body)
 	}
 }

@@ -16,6 +16,8 @@ const (
 	defaultPoolQueueSize   = 256
 	defaultPoolMaxBatch    = 64
 	defaultPoolBatchWindow = 2 * time.Millisecond
+	defaultPoolQueryWorker = 1
+	defaultPoolQueryBurst  = 4
 	maxPoolWorkers         = 1024
 	maxPoolQueueSize       = 1 << 20
 	maxPoolMaxBatch        = 1 << 16
@@ -43,6 +45,19 @@ type PoolConfig struct {
 	// provider's latency. Negative: no wait, a batch takes only what is
 	// already queued.
 	BatchWindow time.Duration
+	// QueryWorkers is the number of extra workers that take only
+	// PriorityQuery batches (see WithPriority): while bulk work holds every
+	// one of Workers, a query still starts at once instead of waiting for
+	// a bulk batch to end (with the local model, up to MaxBatch passages of
+	// CPU time). Default 1. Negative: none; queries then go to the next
+	// free worker, still ahead of every queued bulk batch.
+	QueryWorkers int
+	// QueryBurst bounds how long queries may keep bulk work waiting: while
+	// a bulk batch is ready, Workers take at most QueryBurst query batches
+	// in a row before they take it. Bulk work thus gets at least one batch
+	// in QueryBurst+1 of Workers' under a flood of queries, and is never
+	// starved. Default 4.
+	QueryBurst int
 	// Metrics, if set, tracks the queue depth.
 	Metrics *Metrics
 }
@@ -63,6 +78,12 @@ func (c PoolConfig) withDefaults() PoolConfig {
 	if c.BatchWindow == 0 {
 		c.BatchWindow = defaultPoolBatchWindow
 	}
+	if c.QueryWorkers == 0 {
+		c.QueryWorkers = defaultPoolQueryWorker
+	}
+	if c.QueryBurst == 0 {
+		c.QueryBurst = defaultPoolQueryBurst
+	}
 	return c
 }
 
@@ -77,6 +98,10 @@ func (c PoolConfig) Validate() error {
 		return fmt.Errorf("%w: pool: queue size %d out of range [1, %d]", ErrInvalidConfig, c.QueueSize, maxPoolQueueSize)
 	case c.MaxBatch < 1 || c.MaxBatch > maxPoolMaxBatch:
 		return fmt.Errorf("%w: pool: max batch %d out of range [1, %d]", ErrInvalidConfig, c.MaxBatch, maxPoolMaxBatch)
+	case c.QueryWorkers > maxPoolWorkers:
+		return fmt.Errorf("%w: pool: query workers %d out of range [-1, %d]", ErrInvalidConfig, c.QueryWorkers, maxPoolWorkers)
+	case c.QueryBurst < 1:
+		return fmt.Errorf("%w: pool: query burst %d is less than 1", ErrInvalidConfig, c.QueryBurst)
 	}
 	return nil
 }
@@ -84,13 +109,21 @@ func (c PoolConfig) Validate() error {
 // Pool is an Embedder in front of another, shared by the process: Embed
 // calls queue their texts, and workers embed them in batches.
 //
-//   - Back-pressure: the queue is bounded (QueueSize requests); Embed
-//     blocks while it is full, until there is room, ctx ends or the pool
-//     closes.
+//   - Back-pressure: each queue is bounded (QueueSize requests); Embed
+//     blocks while its queue is full, until there is room, ctx ends or the
+//     pool closes.
 //   - Micro-batching: a worker's batch gathers queued requests for up to
 //     BatchWindow, up to MaxBatch distinct texts, so that many concurrent
 //     one-text calls make one inner call; while every worker is busy it
 //     goes on gathering, so that under load batches leave full.
+//   - Priority: a call whose ctx carries PriorityQuery (WithPriority) goes
+//     to a queue of its own, is batched only with other queries, and its
+//     batch goes to the next free worker ahead of every bulk batch; the
+//     QueryWorkers serve only such batches, so a query starts at once even
+//     while bulk work holds every one of Workers. Bulk work is never
+//     starved: while a bulk batch is ready, Workers take at most
+//     QueryBurst query batches in a row before it. Calls without a
+//     priority are bulk, served first come, first served.
 //   - Dedupe: identical texts of a batch, from one call or several, are
 //     embedded once; each caller still gets its own copy of the vector.
 //   - Order: each caller gets one vector per text, in its order.
@@ -111,14 +144,16 @@ type Pool struct {
 	inner   Embedder
 	cfg     PoolConfig
 	metrics *Metrics
-	queue   chan *poolJob
-	batches chan *poolBatch
-	ctx     context.Context // lifecycle: cancelled by Close
+	queues  [numPriorities]chan *poolJob // by Priority
+	batches chan *poolBatch              // to every worker
+	queries chan *poolBatch              // query batches, to the QueryWorkers too
+	ctx     context.Context              // lifecycle: cancelled by Close
 	cancel  context.CancelFunc
 	closing chan struct{} // closed first thing by Close
 	once    sync.Once
 	wg      sync.WaitGroup
-	depth   atomic.Int64 // texts queued
+	depth   atomic.Int64                // texts queued
+	taken   [numPriorities]atomic.Int64 // jobs the dispatcher has taken, by priority (tests wait on it)
 
 	mu struct {
 		sync.RWMutex // held shared while an Embed call enqueues
@@ -173,6 +208,7 @@ type poolBatch struct {
 	jobs  []*poolJob
 	texts []string       // distinct, in first-seen order
 	index map[string]int // text -> position in texts
+	due   time.Time      // end of the batch window
 }
 
 // NewPool starts a pool of workers in front of inner.
@@ -188,15 +224,22 @@ func NewPool(inner Embedder, cfg PoolConfig) (*Pool, error) {
 		inner:   inner,
 		cfg:     cfg,
 		metrics: cfg.Metrics,
-		queue:   make(chan *poolJob, cfg.QueueSize),
 		batches: make(chan *poolBatch),
+		queries: make(chan *poolBatch),
 		closing: make(chan struct{}),
 	}
+	for i := range p.queues {
+		p.queues[i] = make(chan *poolJob, cfg.QueueSize)
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.wg.Add(1 + cfg.Workers)
+	queryWorkers := max(cfg.QueryWorkers, 0)
+	p.wg.Add(1 + cfg.Workers + queryWorkers)
 	go p.dispatch()
 	for range cfg.Workers {
-		go p.work()
+		go p.work(p.batches)
+	}
+	for range queryWorkers {
+		go p.work(p.queries)
 	}
 	return p, nil
 }
@@ -215,10 +258,11 @@ func (p *Pool) Provider() string { return providerOf(p.inner) }
 func (p *Pool) Probe(ctx context.Context) (int, error) { return probe(ctx, p.inner) }
 
 // QueueDepth returns the number of texts waiting to be batched: in the
-// queue, or in Embed calls blocked on a full queue.
+// queues, or in Embed calls blocked on a full one.
 func (p *Pool) QueueDepth() int { return int(p.depth.Load()) }
 
-// Embed queues texts and waits for their vectors (see Pool).
+// Embed queues texts and waits for their vectors (see Pool). The
+// priority comes from ctx (see WithPriority).
 func (p *Pool) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -233,6 +277,7 @@ func (p *Pool) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 		p.mu.RUnlock()
 		return out, nil
 	}
+	queue := p.queues[PriorityFrom(ctx)]
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	call := &poolCall{ctx: cctx, cancel: cancel, out: out, done: make(chan struct{})}
@@ -242,7 +287,7 @@ enqueue:
 		hi := min(lo+p.cfg.MaxBatch, len(texts))
 		p.queued(hi - lo)
 		select {
-		case p.queue <- &poolJob{call: call, offset: lo, texts: texts[lo:hi]}:
+		case queue <- &poolJob{call: call, offset: lo, texts: texts[lo:hi]}:
 		case <-cctx.Done():
 			p.queued(lo - hi)
 			break enqueue
@@ -279,92 +324,160 @@ func (p *Pool) Close() error {
 		p.mu.Unlock()
 		p.cancel()
 		p.wg.Wait()
-		for {
-			select {
-			case j := <-p.queue:
-				p.queued(-len(j.texts))
-				j.call.fail(ErrClosed)
-			default:
-				return
+		for _, q := range p.queues {
+		drain:
+			for {
+				select {
+				case j := <-q:
+					p.queued(-len(j.texts))
+					j.call.fail(ErrClosed)
+				default:
+					break drain
+				}
 			}
 		}
 	})
 	return nil
 }
 
-// dispatch gathers queued jobs into batches and hands them to workers.
+// lane is the dispatcher's state for one priority: the batch it is
+// gathering or offering to the workers, and a job that did not fit in it.
+type lane struct {
+	prio  Priority
+	queue chan *poolJob
+	batch *poolBatch // nil: none yet
+	carry *poolJob   // starts the next batch
+}
+
+// full reports whether l's batch takes no more jobs.
+func (l *lane) full(max int) bool {
+	return l.carry != nil || l.batch != nil && len(l.batch.texts) >= max
+}
+
+// dispatch gathers queued jobs into batches, one per priority at a time,
+// and hands them to the workers: query batches first, to any worker, and
+// to the query workers alone; bulk batches to Workers when no query batch
+// is ready, or after QueryBurst query batches in a row.
 func (p *Pool) dispatch() {
 	defer p.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var carry *poolJob // a job that did not fit in the previous batch
-	take := func(j *poolJob) bool {
+	var lanes [numPriorities]lane
+	for i := range lanes {
+		lanes[i].queue, lanes[i].prio = p.queues[i], Priority(i)
+	}
+	q, b := &lanes[PriorityQuery], &lanes[PriorityBulk]
+	burst := 0 // query batches Workers took in a row while a bulk batch was ready
+	// place puts j in l's batch, or makes it l's carry if it does not fit.
+	place := func(l *lane, j *poolJob) {
+		if j.call.ctx.Err() != nil { // skip the jobs of calls that have gone
+			return
+		}
+		if l.batch == nil {
+			l.batch = &poolBatch{index: make(map[string]int), due: time.Now().Add(p.cfg.BatchWindow)}
+		}
+		if !l.batch.add(j, p.cfg.MaxBatch) {
+			l.carry = j
+		}
+	}
+	take := func(l *lane, j *poolJob) {
 		p.queued(-len(j.texts))
-		return j.call.ctx.Err() == nil // skip the jobs of calls that have gone
+		p.taken[l.prio].Add(1)
+		place(l, j)
+	}
+	// takeQueued takes one job already queued, if a lane has room, queries
+	// first. The loop below takes them all before it offers a batch, so
+	// that what it offers depends on the queues' contents and not on
+	// which channel a select happens to pick.
+	takeQueued := func() bool {
+		for _, l := range []*lane{q, b} {
+			if l.full(p.cfg.MaxBatch) {
+				continue
+			}
+			select {
+			case j := <-l.queue:
+				take(l, j)
+				return true
+			default:
+			}
+		}
+		return false
+	}
+	ready := func(l *lane, now time.Time) bool {
+		return l.batch != nil && (p.cfg.BatchWindow <= 0 || l.full(p.cfg.MaxBatch) || !now.Before(l.batch.due))
 	}
 	for {
-		first := carry
-		carry = nil
-		if first == nil {
-			select {
-			case first = <-p.queue:
-				if !take(first) {
-					continue
-				}
-			case <-p.ctx.Done():
-				return
+		for _, l := range []*lane{q, b} {
+			if l.batch == nil && l.carry != nil {
+				j := l.carry
+				l.carry = nil
+				place(l, j)
 			}
 		}
-		b := &poolBatch{index: make(map[string]int)}
-		b.add(first, p.cfg.MaxBatch)
-		if p.cfg.BatchWindow > 0 && len(b.texts) < p.cfg.MaxBatch {
-			timer.Reset(p.cfg.BatchWindow)
+		if takeQueued() {
+			continue
 		}
-	gather:
-		for carry == nil && len(b.texts) < p.cfg.MaxBatch {
-			var j *poolJob
-			if p.cfg.BatchWindow > 0 {
-				select {
-				case j = <-p.queue:
-				case <-timer.C:
-					break gather
-				case <-p.ctx.Done():
-					break gather
+		var now time.Time
+		if p.cfg.BatchWindow > 0 {
+			now = time.Now()
+		}
+		qReady, bReady := ready(q, now), ready(b, now)
+		var toQueries, toAny chan *poolBatch
+		var anyBatch *poolBatch
+		if qReady {
+			toQueries, toAny, anyBatch = p.queries, p.batches, q.batch
+		}
+		if bReady && (!qReady || burst >= p.cfg.QueryBurst) {
+			toAny, anyBatch = p.batches, b.batch
+		}
+		var qIn, bIn chan *poolJob
+		if !q.full(p.cfg.MaxBatch) {
+			qIn = q.queue
+		}
+		if !b.full(p.cfg.MaxBatch) {
+			bIn = b.queue
+		}
+		var wake <-chan time.Time
+		if (q.batch != nil && !qReady) || (b.batch != nil && !bReady) {
+			due := time.Time{}
+			for _, l := range []*lane{q, b} {
+				if l.batch != nil && !ready(l, now) && (due.IsZero() || l.batch.due.Before(due)) {
+					due = l.batch.due
+				}
+			}
+			timer.Reset(due.Sub(now))
+			wake = timer.C
+		}
+		select {
+		case j := <-qIn:
+			take(q, j)
+		case j := <-bIn:
+			take(b, j)
+		case toQueries <- q.batch:
+			q.batch = nil
+		case toAny <- anyBatch:
+			if anyBatch == q.batch {
+				q.batch = nil
+				if bReady {
+					burst++
 				}
 			} else {
-				select {
-				case j = <-p.queue:
-				default:
-					break gather
+				b.batch, burst = nil, 0
+			}
+		case <-wake:
+		case <-p.ctx.Done():
+			timer.Stop()
+			for _, l := range []*lane{q, b} {
+				if l.batch != nil {
+					l.batch.fail(ErrClosed)
+				}
+				if l.carry != nil {
+					l.carry.call.fail(ErrClosed)
 				}
 			}
-			if take(j) && !b.add(j, p.cfg.MaxBatch) {
-				carry = j
-			}
+			return
 		}
 		timer.Stop()
-		// Hand the batch over; while every worker is busy, keep filling it.
-		queue := p.queue
-	handover:
-		for {
-			if carry != nil || len(b.texts) >= p.cfg.MaxBatch {
-				queue = nil // full: only the handover is left
-			}
-			select {
-			case p.batches <- b:
-				break handover
-			case j := <-queue:
-				if take(j) && !b.add(j, p.cfg.MaxBatch) {
-					carry = j
-				}
-			case <-p.ctx.Done():
-				b.fail(ErrClosed)
-				if carry != nil {
-					carry.call.fail(ErrClosed)
-				}
-				return
-			}
-		}
 	}
 }
 
@@ -395,12 +508,12 @@ func (b *poolBatch) fail(err error) {
 	}
 }
 
-// work runs batches until the pool closes.
-func (p *Pool) work() {
+// work runs the batches of ch until the pool closes.
+func (p *Pool) work(ch <-chan *poolBatch) {
 	defer p.wg.Done()
 	for {
 		select {
-		case b := <-p.batches:
+		case b := <-ch:
 			p.run(b)
 		case <-p.ctx.Done():
 			return

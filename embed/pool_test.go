@@ -23,11 +23,12 @@ func newPool(t testing.TB, inner Embedder, cfg PoolConfig) *Pool {
 }
 
 // gateEmbedder records its calls and holds each one until release is
-// closed or its ctx ends; it answers with Hash vectors.
+// closed, or gets a token, or its ctx ends; it answers with Hash vectors.
 type gateEmbedder struct {
 	hash    *Hash
 	entered chan struct{} // one token per call
 	release chan struct{}
+	pass    func(texts []string) bool // if set and true, the call is not held
 
 	mu    sync.Mutex
 	calls [][]string
@@ -44,6 +45,9 @@ func (g *gateEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, 
 	g.calls = append(g.calls, append([]string(nil), texts...))
 	g.mu.Unlock()
 	g.entered <- struct{}{}
+	if g.pass != nil && g.pass(texts) {
+		return g.hash.Embed(ctx, texts)
+	}
 	select {
 	case <-g.release:
 		return g.hash.Embed(ctx, texts)
@@ -307,11 +311,116 @@ func TestPoolInnerError(t *testing.T) {
 
 func TestPoolConfig(t *testing.T) {
 	h := newHash(t, HashConfig{})
-	for _, cfg := range []PoolConfig{{Workers: -1}, {Workers: 5000}, {QueueSize: -1}, {MaxBatch: -2}} {
+	for _, cfg := range []PoolConfig{{Workers: -1}, {Workers: 5000}, {QueueSize: -1}, {MaxBatch: -2}, {QueryWorkers: 5000}, {QueryBurst: -1}} {
 		_, err := NewPool(h, cfg)
 		require.ErrorIs(t, err, ErrInvalidConfig, "%+v", cfg)
 	}
 	_, err := NewPool(nil, PoolConfig{})
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	require.Equal(t, PoolConfig{Workers: 4, QueueSize: 256, MaxBatch: 64, BatchWindow: 2 * time.Millisecond}, DefaultPoolConfig())
+	require.Equal(t, PoolConfig{Workers: 4, QueueSize: 256, MaxBatch: 64, BatchWindow: 2 * time.Millisecond, QueryWorkers: 1, QueryBurst: 4}, DefaultPoolConfig())
+	p := newPool(t, h, PoolConfig{QueryWorkers: -1})
+	vs, err := p.Embed(WithPriority(context.Background(), PriorityQuery), []string{"no query worker"})
+	require.NoError(t, err, "queries go to Workers")
+	require.Len(t, vs, 1)
+}
+
+func TestPriorityContext(t *testing.T) {
+	ctx := context.Background()
+	require.Equal(t, PriorityBulk, PriorityFrom(ctx))
+	require.Equal(t, PriorityQuery, PriorityFrom(WithPriority(ctx, PriorityQuery)))
+	require.Equal(t, PriorityBulk, PriorityFrom(WithPriority(WithPriority(ctx, PriorityQuery), PriorityBulk)))
+	require.Equal(t, PriorityBulk, PriorityFrom(WithPriority(ctx, Priority(7))), "unknown: bulk")
+	require.Equal(t, "query", PriorityQuery.String())
+	require.Equal(t, "bulk", PriorityBulk.String())
+	require.Equal(t, "Priority(7)", Priority(7).String())
+}
+
+// kinds maps the gate's calls to their first letters: "b" for a bulk
+// text, "q" for a query.
+func kinds(calls [][]string) string {
+	var s []byte
+	for _, c := range calls {
+		s = append(s, c[0][0])
+	}
+	return string(s)
+}
+
+// TestPoolQueryPriority queues a bulk call of many texts behind a held
+// batch, then a query: the query is embedded, and completes, before the
+// queued bulk batches — at once on the query worker, or on the next free
+// worker without one.
+func TestPoolQueryPriority(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		queryWorkers int
+	}{{"query worker", 1}, {"no query worker", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGate(t)
+			if tc.queryWorkers > 0 {
+				// The query runs beside the held bulk batch: let it pass.
+				g.pass = func(texts []string) bool { return texts[0] == "q" }
+			}
+			p := newPool(t, g, PoolConfig{Workers: 1, QueryWorkers: tc.queryWorkers, MaxBatch: 2, BatchWindow: -1})
+			ctx := context.Background()
+			bulkTexts := []string{"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"}
+			bulk := embedAsync(p, ctx, bulkTexts...)
+			<-g.entered // b0 b1, held
+			query := embedAsync(p, WithPriority(ctx, PriorityQuery), "q")
+			if tc.queryWorkers < 0 {
+				// Wait for the dispatcher to hold the query, then let the
+				// only worker go on.
+				require.Eventually(t, func() bool { return p.taken[PriorityQuery].Load() == 1 }, 5*time.Second, time.Millisecond)
+				g.release <- struct{}{}
+			}
+			<-g.entered
+			require.Equal(t, []string{"q"}, g.Calls()[1], "the query goes before the queued bulk texts")
+			if tc.queryWorkers < 0 {
+				g.release <- struct{}{}
+			}
+			r := <-query
+			require.NoError(t, r.err)
+			requireHashVectors(t, g.hash, []string{"q"}, r.vs)
+			select {
+			case <-bulk:
+				t.Fatal("the bulk call finished before the query")
+			default:
+			}
+			close(g.release)
+			r = <-bulk
+			require.NoError(t, r.err)
+			requireHashVectors(t, g.hash, bulkTexts, r.vs)
+			require.Equal(t, "bqbbbb", kinds(g.Calls()))
+		})
+	}
+}
+
+// TestPoolQueryBurst floods the pool with queries while bulk work waits:
+// Workers take QueryBurst query batches, then a bulk batch, and so on.
+func TestPoolQueryBurst(t *testing.T) {
+	g := newGate(t)
+	p := newPool(t, g, PoolConfig{Workers: 1, QueryWorkers: -1, QueryBurst: 2, MaxBatch: 1, BatchWindow: -1})
+	ctx := context.Background()
+	bulk := embedAsync(p, ctx, "b0", "b1", "b2")
+	<-g.entered // b0 held; b1 waits in a batch, b2 in the queue
+	qctx := WithPriority(ctx, PriorityQuery)
+	var queries []chan result
+	for i := range 6 {
+		queries = append(queries, embedAsync(p, qctx, fmt.Sprintf("q%d", i)))
+	}
+	// One query in a batch, five in the queue, b2 in the queue.
+	require.Eventually(t, func() bool { return p.QueueDepth() == 6 && p.taken[PriorityQuery].Load() == 1 },
+		5*time.Second, time.Millisecond)
+	close(g.release)
+	require.NoError(t, (<-bulk).err)
+	for _, q := range queries {
+		require.NoError(t, (<-q).err)
+	}
+	require.Equal(t, "bqqbqqbqq", kinds(g.Calls()))
+}
+
+func requireHashVectors(t *testing.T, h *Hash, texts []string, vs [][]float32) {
+	t.Helper()
+	want, err := h.Embed(context.Background(), texts)
+	require.NoError(t, err)
+	require.Equal(t, want, vs)
 }

@@ -11,14 +11,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/ragd/ragd/embed"
 )
 
 const (
@@ -26,8 +25,6 @@ const (
 	maxAnswerBytes = 64 << 20
 	// maxErrorBody bounds the body of an error answer read for its message.
 	maxErrorBody = 64 << 10
-	// maxMessage bounds the endpoint's message kept in an error.
-	maxMessage = 300
 	// emptyMessagesLimit is how many non-data lines (SSE comments, keep-
 	// alives) go-openai takes between two chunks; its default of 300 is
 	// reached by a server pinging through a long reasoning.
@@ -99,7 +96,7 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		se := &statusError{code: resp.StatusCode, message: redactKey(providerMessage(body), d.key), retryAfter: retryAfter(resp.Header, d.now())}
+		se := &statusError{code: resp.StatusCode, message: redactKey(embed.ProviderMessage(body), d.key), retryAfter: embed.RetryAfter(resp.Header, d.now())}
 		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
 			se.message = "redirect to " + redactURL(loc) + " not followed: fix the llm base URL"
 		}
@@ -363,7 +360,7 @@ func (e *Engine) classify(ctx context.Context, err error, timedOut bool, why str
 		return &UpstreamError{Kind: ErrUpstream, Message: "network error: " + te.Error(), Err: te.err, retry: true, label: kindNetwork}
 	case errors.As(err, &ae):
 		// An error event in the stream: the endpoint failed mid-answer.
-		return &UpstreamError{Kind: ErrUpstream, StatusCode: ae.HTTPStatusCode, Message: "error in the answer stream: " + redactKey(clean(ae.Message), e.key),
+		return &UpstreamError{Kind: ErrUpstream, StatusCode: ae.HTTPStatusCode, Message: "error in the answer stream: " + redactKey(embed.OneLine(ae.Message), e.key),
 			retry: true, label: kindBadResponse}
 	case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, openai.ErrTooManyEmptyStreamMessages):
 		return &UpstreamError{Kind: ErrUpstream, StatusCode: http.StatusOK, Message: "malformed answer: " + redactKey(err.Error(), e.key), Err: err, label: kindBadResponse}
@@ -416,72 +413,3 @@ func refusesStreamOptions(ue *UpstreamError) bool {
 	return strings.Contains(m, "stream_options") || strings.Contains(m, "include_usage")
 }
 
-// retryAfter reads the wait an answer asks for: retry-after-ms (OpenAI's,
-// in milliseconds), else Retry-After in seconds or as an HTTP date; 0 when
-// there is none or it is unreadable.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 && ms < math.MaxInt64/float64(time.Millisecond) {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s <= 0 || s >= math.MaxInt64/float64(time.Second) {
-			return 0
-		}
-		return time.Duration(s * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// providerMessage extracts the message of an error body: OpenAI's
-// {"error":{"message":…}}, Ollama's {"error":"…"}, a top-level
-// {"message":…} or {"detail":…}, else the body itself if it is text. It is
-// cut to one line of at most maxMessage characters.
-func providerMessage(body []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  any             `json:"detail"`
-	}
-	msg := ""
-	if json.Unmarshal(body, &v) == nil {
-		var inner struct {
-			Message string `json:"message"`
-		}
-		var s string
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			msg = s
-		case json.Unmarshal(v.Error, &inner) == nil && inner.Message != "":
-			msg = inner.Message
-		case v.Message != "":
-			msg = v.Message
-		case v.Detail != nil:
-			b, _ := json.Marshal(v.Detail)
-			msg = string(b)
-		}
-	}
-	if msg == "" && utf8.Valid(body) {
-		msg = string(body)
-	}
-	return clean(msg)
-}
-
-// clean puts a message on one line of at most maxMessage characters.
-func clean(msg string) string {
-	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
-	if utf8.RuneCountInString(msg) > maxMessage {
-		msg = string([]rune(msg)[:maxMessage]) + "…"
-	}
-	return msg
-}

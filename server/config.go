@@ -87,6 +87,10 @@ type EmbedConfig struct {
 	// call. The local model is faster than the cache and is not cached.
 	// Default true; NoCache turns it off.
 	NoCache bool
+	// CacheMaxBytes bounds the embedding cache; the least recently used
+	// vectors are evicted beyond it. Default embed.DefaultCacheMaxBytes
+	// (1 GiB).
+	CacheMaxBytes int64
 }
 
 // AuthConfig configures API keys.
@@ -277,6 +281,9 @@ func (c Config) Validate() error {
 	case ProviderLocal, ProviderOpenAI, ProviderHash, ProviderNone:
 	default:
 		return fmt.Errorf("%w: default embedder %q (want local, openai, hash or none)", ErrInvalidConfig, c.Embed.Default)
+	}
+	if c.Embed.CacheMaxBytes < 0 {
+		return fmt.Errorf("%w: embedding cache bound %d is negative", ErrInvalidConfig, c.Embed.CacheMaxBytes)
 	}
 	if c.Embed.HashDimension < 1 || c.Embed.HashDimension > embed.MaxHashDimension {
 		return fmt.Errorf("%w: hash dimension %d out of range [1, %d]", ErrInvalidConfig, c.Embed.HashDimension, embed.MaxHashDimension)

@@ -296,7 +296,7 @@ func (e *embedders) getFor(ec index.EmbedderConfig, forRequest bool) (embed.Embe
 		emb = p
 		if !e.cfg.NoCache {
 			if e.mu.cache == nil {
-				c, err := embed.OpenCache(filepath.Join(e.dataDir, "embed-cache.db"), embed.CacheConfig{Logger: e.logger, Metrics: e.metrics})
+				c, err := embed.OpenCache(filepath.Join(e.dataDir, "embed-cache.db"), embed.CacheConfig{Logger: e.logger, Metrics: e.metrics, MaxBytes: e.cfg.CacheMaxBytes})
 				if err != nil {
 					// Nothing of this embedder stays: its pool's workers stop.
 					delete(e.mu.closers, ec)

@@ -518,7 +518,8 @@ func (sv *service) searchRequest(ctx context.Context, c *index.Collection, r *ra
 			return req, err
 		}
 		if emb != nil {
-			vs, err := emb.Embed(ctx, []string{req.Text})
+			// A query goes ahead of bulk work queued for the embedder.
+			vs, err := emb.Embed(embed.WithPriority(ctx, embed.PriorityQuery), []string{req.Text})
 			var te *embed.TextError
 			switch {
 			case errors.As(err, &te) && req.Mode == index.ModeVector:

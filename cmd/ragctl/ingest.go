@@ -235,6 +235,9 @@ func runIngest(ctx context.Context, c client, o ingestOptions, inputs []string, 
 		}
 		return ioErrorf("%v", err)
 	}
+	if len(jobs) == 0 {
+		fmt.Fprintf(stderr, "ragctl: no files to ingest in %s (hidden files, ignored files and --include/--exclude leave some out)\n", strings.Join(inputs, ", "))
+	}
 	r.prog = newProgress(stderr, o.progress, len(jobs))
 	defer r.prog.stop()
 
@@ -263,7 +266,7 @@ func runIngest(ctx context.Context, c client, o ingestOptions, inputs []string, 
 					return err
 				}
 				if j.state != filePending {
-					r.prog.fileDone(0)
+					r.prog.fileDone()
 					continue
 				}
 				select {

@@ -107,13 +107,13 @@ func (u *uploader) run(ctx context.Context, in <-chan *fileJob) error {
 		for _, j := range markers {
 			if j.state == filePending {
 				j.state = fileOK
-				u.r.prog.fileDone(len(j.records))
+				u.r.prog.fileDone()
 			}
 		}
 		for _, j := range fresh {
 			switch {
 			case j.state == fileFailed:
-				u.r.prog.fileDone(0)
+				u.r.prog.fileDone()
 			case len(j.records) > 0:
 				u.ready = append(u.ready, j)
 			}
@@ -316,12 +316,23 @@ func (u *uploader) isolate(ctx context.Context, b batch) error {
 // stored, so that nothing of it is left half-written; the version before
 // it keeps its marker, and the next run retries the file.
 func (u *uploader) dropVersion(ctx context.Context, j *fileJob) error {
-	f, err := structpb.NewStruct(map[string]any{"must": []any{
+	n, err := u.deleteWhere(ctx, map[string]any{"must": []any{
 		map[string]any{"key": ingest.KeySource, "match": map[string]any{"value": j.file.Source}},
 		map[string]any{"key": ingest.KeyHash, "match": map[string]any{"value": j.hash}},
 	}})
 	if err != nil {
-		return err
+		return callError(fmt.Sprintf("remove the partly written %s", j.file.Source), err)
+	}
+	u.r.written.Add(-int64(n))
+	return nil
+}
+
+// deleteWhere deletes what a filter matches, retrying transient failures,
+// and returns how many documents it deleted.
+func (u *uploader) deleteWhere(ctx context.Context, filter map[string]any) (int, error) {
+	f, err := structpb.NewStruct(filter)
+	if err != nil {
+		return 0, err
 	}
 	var resp *ragv1.DeleteDocumentsResponse
 	err = u.retry(ctx, func() error {
@@ -329,11 +340,7 @@ func (u *uploader) dropVersion(ctx context.Context, j *fileJob) error {
 		resp, err = u.r.c.DeleteMany(ctx, &ragv1.DeleteDocumentsRequest{Collection: u.r.coll, Filter: f})
 		return err
 	})
-	if err != nil {
-		return callError(fmt.Sprintf("remove the partly written %s", j.file.Source), err)
-	}
-	u.r.written.Add(-int64(resp.GetDeleted()))
-	return nil
+	return int(resp.GetDeleted()), err
 }
 
 // deleteStale deletes, for each file, the chunks of the same source with
@@ -352,16 +359,7 @@ func (u *uploader) deleteStale(ctx context.Context, jobs []*fileJob) error {
 				"must_not": []any{map[string]any{"key": ingest.KeyHash, "match": map[string]any{"value": j.hash}}},
 			})
 		}
-		f, err := structpb.NewStruct(map[string]any{"should": should})
-		if err != nil {
-			return err
-		}
-		var resp *ragv1.DeleteDocumentsResponse
-		err = u.retry(ctx, func() error {
-			var err error
-			resp, err = u.r.c.DeleteMany(ctx, &ragv1.DeleteDocumentsRequest{Collection: u.r.coll, Filter: f})
-			return err
-		})
+		deleted, err := u.deleteWhere(ctx, map[string]any{"should": should})
 		if err != nil {
 			return callError("delete the chunks of earlier versions", err)
 		}
@@ -373,7 +371,7 @@ func (u *uploader) deleteStale(ctx context.Context, jobs []*fileJob) error {
 				replaced++
 			}
 		}
-		u.r.deleted.Add(int64(max(0, int(resp.GetDeleted())-replaced)))
+		u.r.deleted.Add(int64(max(0, deleted-replaced)))
 		jobs = jobs[n:]
 	}
 	return nil

@@ -78,12 +78,10 @@ func (p *progress) lines() {
 	}
 }
 
-// fileDone counts a finished file (written, skipped or failed) and the
-// chunks it wrote in its last step.
-func (p *progress) fileDone(chunks int) {
+// fileDone counts a finished file: written, skipped or failed.
+func (p *progress) fileDone() {
 	p.mu.Lock()
 	p.files++
-	p.nchunk += chunks
 	c := p.nchunk
 	p.mu.Unlock()
 	if p.bar != nil {

@@ -44,6 +44,7 @@ type options struct {
 	openAIBaseURL, openAIModel        string
 	openAIKeyFile                     string
 	noEmbedCache                      bool
+	embedCacheBytes                   int64
 	apiKeysFile                       string
 	allowUnauthenticated              bool
 	tlsCert, tlsKey                   string
@@ -105,6 +106,7 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.openAIModel, "openai-model", embed.DefaultOpenAIModel, "default model of provider openai")
 	f.StringVar(&o.openAIKeyFile, "openai-api-key-file", "", "file holding the OpenAI API key (default: the OPENAI_API_KEY variable)")
 	f.BoolVar(&o.noEmbedCache, "no-embed-cache", false, "do not cache the vectors of OpenAI-compatible embedders in <data>/embed-cache.db")
+	f.Int64Var(&o.embedCacheBytes, "embed-cache-bytes", embed.DefaultCacheMaxBytes, "bound of the embedding cache; the least recently used vectors are evicted beyond it")
 	f.StringVar(&o.apiKeysFile, "api-keys-file", "", "API keys, one per line: <read|write|admin> <key> [<name>] (RAGD_API_KEY adds one admin key)")
 	f.BoolVar(&o.allowUnauthenticated, "allow-unauthenticated", false, "serve without API keys on a non-loopback address")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM) for both ports")
@@ -203,7 +205,7 @@ func (o *options) config(stderr io.Writer) (server.Config, error) {
 		DataDir: o.data, HTTPAddr: o.httpAddr, GRPCAddr: o.grpcAddr,
 		Logger: slog.New(h), Limits: o.limits,
 		Embed: server.EmbedConfig{
-			Default: o.embedder, HashDimension: o.hashDimension, NoCache: o.noEmbedCache,
+			Default: o.embedder, HashDimension: o.hashDimension, NoCache: o.noEmbedCache, CacheMaxBytes: o.embedCacheBytes,
 			OpenAI: embed.OpenAIConfig{BaseURL: o.openAIBaseURL, Model: o.openAIModel, APIKeyFile: o.openAIKeyFile},
 		},
 		Auth:         server.AuthConfig{AllowUnauthenticated: o.allowUnauthenticated},

@@ -221,7 +221,7 @@ func TestTruncation(t *testing.T) {
 	vs, err := m.Embed(context.Background(), []string{long})
 	require.NoError(t, err)
 	want := make([]float32, Dimension)
-	m.w.forward(new(workspace), ids[:MaxSequenceLength], want)
+	m.w.forwardOne(new(workspace), ids[:MaxSequenceLength], want)
 	require.Equal(t, want, vs[0])
 
 	short := newTestModel(t, Config{MaxTokens: 10})
@@ -229,7 +229,7 @@ func TestTruncation(t *testing.T) {
 	require.Equal(t, 10, short.MaxTokens())
 	vs, err = short.Embed(context.Background(), []string{long})
 	require.NoError(t, err)
-	m.w.forward(new(workspace), ids[:10], want)
+	m.w.forwardOne(new(workspace), ids[:10], want)
 	require.Equal(t, want, vs[0])
 }
 

@@ -131,7 +131,8 @@ func (t *Tokenizer) Len() int { return len(t.step) }
 
 // scratch is the working memory of one Encode call.
 type scratch struct {
-	text  []byte // normalised text not yet encoded
+	it    norm.Iter // here rather than on the stack, where it escapes
+	text  []byte    // normalised text not yet encoded
 	units []uint16
 	best  []float64
 	words []int32
@@ -190,12 +191,13 @@ func (t *Tokenizer) EncodePrefix(dst []int32, text string, n int) []int32 {
 func (t *Tokenizer) encode(dst []int32, text string, limit int) []int32 {
 	s := t.pool.Get().(*scratch)
 	defer func() {
+		s.it = norm.Iter{} // let go of text
 		if cap(s.units) <= maxPooledUnits {
 			t.pool.Put(s)
 		}
 	}()
 	start := len(dst)
-	var it norm.Iter
+	it := &s.it
 	it.InitString(norm.NFKC, text)
 	s.text = s.text[:0]
 	lastSpace := -1 // in s.text
