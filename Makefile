@@ -41,6 +41,21 @@ bench-data:
 bench-data-mnist:
 	$(GO) run ./bench/prepare -out $(DATA) -dataset mnist
 
+# The optional CUDA library of flat/cuda: exact search on a GPU (cuBLAS GEMM
+# and a GPU top-k). Needs nvcc and cuBLAS (Debian: nvidia-cuda-toolkit from
+# non-free). A binary built with `go build -tags gpu` loads it at run time:
+# `ragctl bench exact --gpu --gpu-lib $(CUDA_LIB)`, or $$RAGD_CUDA_LIBRARY.
+# The Go build never needs it.
+.PHONY: cuda
+NVCC      ?= nvcc
+CUDA_LIB  ?= bench/work/libragdflat.so
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+cuda: $(CUDA_LIB)
+
+$(CUDA_LIB): flat/cuda/csrc/ragdflat.cu flat/cuda/csrc/ragdflat.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++14 -shared -Xcompiler -fPIC,-Wall $(CUDA_ARCH) -o $@ $< -lcublas
+
 # The published ANN runs: bench/results/*.md and *.png.
 bench: bench-data
 	./bench/ann.sh $(DATA) $(RESULTS)

@@ -71,6 +71,7 @@ Exit codes: 0 ok, 1 some inputs failed (the rest was done), 2 usage, 3 server or
 		Short: "Benchmarks with published, reproducible contracts",
 	}
 	bench.AddCommand(newBenchANNCmd(), newBenchPlotCmd(), newBenchRetrievalCmd())
+	bench.AddCommand(newBenchExactCmd())
 	root.AddCommand(bench)
 	root.AddCommand(newEmbedCmd())
 	root.AddCommand(newCollectionsCmd(g))

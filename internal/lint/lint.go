@@ -62,12 +62,18 @@ var lowInternal = []string{"internal/fsutil", "internal/testutil", "internal/inv
 // Rules is the import map of DESIGN.md.
 var Rules = map[string]Rule{
 	"simd": {External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp"}},
-	"hnsw": {Internal: append([]string{"simd"}, lowInternal...),
+	"hnsw": {Internal: append([]string{"flat", "simd"}, lowInternal...),
 		External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp"}},
+	// flat is the exact batch engine over simd; flat/cuda loads the
+	// optional CUDA library at run time (purego, under the gpu build tag).
+	"flat": {Internal: append([]string{"simd"}, lowInternal...),
+		External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp"}},
+	"flat/...": {Internal: append([]string{"flat", "simd"}, lowInternal...),
+		External: []string{"golang.org/x/sys", "github.com/viterin/vek", "github.com/viterin/partial", "golang.org/x/exp", "github.com/ebitengine/purego"}},
 	"index/store":         {Internal: lowInternal, External: []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	"index/text/...":      {Internal: lowInternal, External: []string{"*"}},
 	"index/filter":        {Internal: lowInternal, External: []string{"github.com/RoaringBitmap/roaring", "github.com/bits-and-blooms/bitset", "github.com/mschoch/smat", "golang.org/x/sys"}},
-	"index":               {Internal: append([]string{"hnsw", "index/text", "index/store", "index/filter", "simd"}, lowInternal...), External: []string{"*"}},
+	"index":               {Internal: append([]string{"hnsw", "flat", "index/text", "index/store", "index/filter", "simd"}, lowInternal...), External: []string{"*"}},
 	"embed/...":           {Internal: append([]string{"embed/...", "simd"}, lowInternal...), External: []string{"*"}},
 	"ingest/...":          {Internal: append([]string{"embed"}, lowInternal...), External: []string{"*"}},
 	"rag/...":             {Internal: append([]string{"index", "embed"}, lowInternal...), External: []string{"*"}},

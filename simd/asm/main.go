@@ -4,7 +4,7 @@
 //
 //	go generate ./simd
 //
-// Each run writes one group of kernels (-group float32, int8 or hamming) to
+// Each run writes one group of kernels (-group float32, int8, hamming or tile) to
 // the .s file named by -out and its Go declarations to the file named by
 // -stubs. The generated files are committed; edit this generator, not them.
 //
@@ -26,7 +26,7 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-var group = flag.String("group", "", "kernel group to generate: float32, int8 or hamming")
+var group = flag.String("group", "", "kernel group to generate: float32, int8, hamming or tile")
 
 func main() {
 	flag.Parse()
@@ -38,6 +38,8 @@ func main() {
 		genInt8()
 	case "hamming":
 		genHamming()
+	case "tile":
+		genTile()
 	default:
 		fmt.Fprintf(os.Stderr, "asm: unknown -group %q\n", *group)
 		os.Exit(2)

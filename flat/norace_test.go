@@ -1,0 +1,5 @@
+//go:build !race
+
+package flat
+
+const raceEnabled = false
