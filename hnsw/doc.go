@@ -30,8 +30,13 @@
 // fallback so k results come back whenever k allowed vectors exist.
 //
 // Delete marks a tombstone: the vector leaves the results at once and its
-// node keeps serving as a waypoint. Compact repairs the lists that point at
-// tombstones from their neighbourhoods and frees the slots for reuse.
+// node keeps serving as a waypoint. Compaction (CompactStep in bounded
+// steps, or Compact at once) repairs the lists that point at tombstones
+// from their neighbourhoods and frees the slots for reuse: the in-place
+// consolidation of FreshDiskANN, run in the background like Weaviate's
+// tombstone cleanup. The caller decides when (the index compacts a shard
+// once tombstones pass a fraction of its nodes, as Qdrant's vacuum
+// optimizer does).
 //
 // Save and Load write and read a versioned, checksummed snapshot; the format
 // is in docs/format/hnsw.md. A damaged file yields a *CorruptionError, never
@@ -39,12 +44,25 @@
 //
 // # Concurrency
 //
-// Every method of Graph is safe for concurrent use. Search never blocks on
-// Add or Delete: neighbour lists are read with atomic loads while writers
-// change them under striped node locks, and a node becomes reachable only
-// after its vector is written. Compact and Save exclude writers but not
-// searches; Compact waits for in-flight searches only for the instant in
-// which it frees slots.
+// Every method of Graph is safe for concurrent use, and no search or write
+// waits for a snapshot or a compaction:
+//
+//   - Search never blocks: neighbour lists are read with atomic loads while
+//     writers change them under striped node locks, a node becomes
+//     reachable only after its vector is written, and keys map to slots
+//     through a lock-free table (the exact filtered scan and Len take no
+//     lock).
+//   - Add and Delete take the allocation lock for an instant and the node
+//     locks of the lists they change.
+//   - Save copies each node's lists under that node's lock, one node at a
+//     time, and writes vectors straight from the slab: it holds nothing an
+//     Add or a search waits for. A snapshot holds every write that returned
+//     before Save began, and perhaps some that ran during it.
+//   - A compaction step repairs lists under the node locks like an Add;
+//     before it frees slots it waits, through a grace period that delays
+//     no one, for the searches and inserts that began before the repair.
+//   - The one-time dimension reorder at reorderAt vectors waits for the
+//     searches and writes in flight, and they for it.
 //
 // The package neither logs nor takes a context: it returns errors, and
 // Stats reports its size.

@@ -55,12 +55,13 @@ func scanCheaper(card, live, ef, m0 uint64) bool {
 	return c*c <= float64(ef)*float64(m0)*float64(live)
 }
 
-// exactFiltered scores every allowed live node.
+// exactFiltered scores every allowed live node. It maps the allowed keys to
+// slots without a lock (keyMap): a key deleted or added meanwhile is seen
+// either way, as by any search that runs alongside a write, and a slot
+// found cannot be reused before the search ends (grace).
 func (g *Graph) exactFiltered(dst []Result, s *searcher, q []float32, k int, allow AllowList) []Result {
 	s.ids = s.ids[:0]
-	g.mu.Lock()
 	allow.Iterate(s.collect) // appends the allowed keys' slots to s.ids
-	g.mu.Unlock()
 	ids := s.ids
 	res := s.res[:0]
 	for i := range min(len(ids), g.prefetchAhead) {

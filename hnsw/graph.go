@@ -66,12 +66,13 @@ const numStripes = 1024 // power of two
 // 2016) over vectors stored in contiguous chunks.
 //
 // All methods are safe for concurrent use. Searches never block each other
-// and run alongside Add and Delete; Compact and Save exclude Add and Delete
-// while they run (searches go on), and Compact briefly waits for in-flight
-// searches before it reuses slots.
+// and run alongside Add, Delete, Save and compaction; Add and Delete run
+// alongside Save and compaction too. Nothing a search or a write does waits
+// for a snapshot or a compaction step, except that the first Add to reach
+// reorderAt vectors may wait for the steps and searches in flight once.
 //
-// Lock order: writeMu, then mu, then epMu, then node stripes in ascending
-// stripe order; reclaimMu is taken alone or last.
+// Lock order: compactMu, then snapMu, then writeMu, then orderMu, then mu,
+// then epMu, then node stripes in ascending stripe order.
 type Graph struct {
 	cfg       Config
 	dim       int
@@ -94,19 +95,42 @@ type Graph struct {
 	entry atomic.Uint64
 	epMu  sync.Mutex
 
-	// writeMu: Add and Delete hold it shared, Compact and Save exclusively.
+	// writeMu: Add, Delete and compaction's repair steps hold it shared;
+	// reorder holds it exclusively, so no vector is scored while it is
+	// being permuted.
 	writeMu sync.RWMutex
-	// reclaimMu: searches hold it shared; Compact holds it exclusively while
-	// it turns tombstoned slots into free ones, so that no search still holds
-	// a slot that is about to be reused.
-	reclaimMu sync.RWMutex
+	// orderMu: searches hold it shared; reorder holds it exclusively, since
+	// the queries of searches in flight are prepared in the old order.
+	orderMu sync.RWMutex
+	// grace has every search and every Add as a reader: before compaction
+	// frees a slot it waits for the readers that might still hold it,
+	// without making any reader wait (see graceGuard).
+	grace graceGuard
+	// snapMu: Save holds it while it reads the graph; compaction's reclaim
+	// and reorder take it too, so a snapshot never reads a slot being reset
+	// or a vector being permuted. Add and Delete never take it.
+	snapMu sync.Mutex
+	// compactMu serialises compaction steps.
+	compactMu sync.Mutex
+	cycle     *compaction // the compaction in progress, or nil; guarded by compactMu
+
+	// keys maps live keys to slots: read lock-free, written under mu.
+	keys keyMap
+	// live is the number of live keys; written under mu, read lock-free.
+	live atomic.Int64
+	// upperBytes is the memory held by upper-level lists, for Stats.
+	upperBytes atomic.Int64
+	// compactions and reclaimed count finished compaction cycles and the
+	// slots they freed since the graph was made or loaded.
+	compactions, reclaimed atomic.Uint64
+	// compactingFlag is set while a compaction cycle is in progress.
+	compactingFlag atomic.Bool
 
 	mu struct {
 		sync.Mutex
-		keys    map[uint32]NodeID // live keys; guarded by mu
-		next    NodeID            // slots ever used; guarded by mu
-		free    []NodeID          // reclaimed slots; guarded by mu
-		deleted int               // tombstoned slots not yet reclaimed; guarded by mu
+		next    NodeID   // slots ever used; guarded by mu
+		free    []NodeID // reclaimed slots; guarded by mu
+		deleted int      // tombstoned slots not yet reclaimed; guarded by mu
 	}
 
 	stripes [numStripes]stripe
@@ -115,8 +139,8 @@ type Graph struct {
 
 	// perm is the dimension order of the stored vectors: stored[i] =
 	// original[perm[i]]; nil while it is the identity. Set once by reorder
-	// while holding writeMu and reclaimMu exclusively; read under either
-	// held shared.
+	// while holding snapMu, writeMu and orderMu exclusively; read under any
+	// of them (writeMu and orderMu held shared).
 	perm      []uint32
 	reordered atomic.Bool
 }
@@ -138,45 +162,49 @@ func New(cfg Config) (*Graph, error) {
 	g.baseShift = uint(bits.Len(uint(max(cfg.Capacity, 64) - 1)))
 	g.stride = (g.dim + 1 + g.m0 + 15) &^ 15
 	g.prefetchFloats, g.prefetchAhead = prefetchPolicy(g.dim, g.m0)
-	g.mu.keys = make(map[uint32]NodeID, cfg.Capacity)
 	return g, nil
 }
 
 // Config returns the graph's configuration with defaults applied.
 func (g *Graph) Config() Config { return g.cfg }
 
-// Len returns the number of live (not deleted) vectors.
-func (g *Graph) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.mu.keys)
-}
+// Len returns the number of live (not deleted) vectors. It takes no lock.
+func (g *Graph) Len() int { return int(g.live.Load()) }
 
-// Contains reports whether key is live in the graph.
+// Contains reports whether key is live in the graph. It takes no lock.
 func (g *Graph) Contains(key uint32) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.mu.keys[key]
+	_, ok := g.keys.get(key)
 	return ok
 }
 
-// Stats describes the graph's size.
+// Stats describes the graph's size and its compactions.
 type Stats struct {
 	Live     int // vectors searchable
-	Deleted  int // tombstones awaiting Compact
+	Deleted  int // tombstones awaiting compaction
 	Free     int // reclaimed slots awaiting reuse
 	Slots    int // slots ever allocated (Live + Deleted + Free)
 	MaxLevel int // level of the entry point, -1 when empty
 	// Bytes is the memory the graph holds for vectors, links and
 	// bookkeeping, counting reserved chunk capacity.
 	Bytes int64
+	// UsedBytes is the part of Bytes that the slots ever allocated occupy:
+	// the memory actually touched, which tombstones and free slots inflate.
+	UsedBytes int64
+	// Compacting reports a compaction cycle in progress (see CompactStep).
+	Compacting bool
+	// Compactions counts the compaction cycles finished, and Reclaimed the
+	// slots they freed, since the graph was made or loaded.
+	Compactions uint64
+	Reclaimed   uint64
 }
 
-// Stats returns a snapshot of the graph's size.
+// Stats returns a snapshot of the graph's size. It takes the graph's
+// allocation lock for an instant and reads nothing proportional to the
+// graph's size.
 func (g *Graph) Stats() Stats {
 	g.mu.Lock()
 	s := Stats{
-		Live:    len(g.mu.keys),
+		Live:    int(g.live.Load()),
 		Deleted: g.mu.deleted,
 		Free:    len(g.mu.free),
 		Slots:   int(g.mu.next),
@@ -188,19 +216,25 @@ func (g *Graph) Stats() Stats {
 		s.MaxLevel = lvl
 	}
 	for k := range g.chunks {
-		c := g.chunks[k].Load()
-		if c == nil {
+		if g.chunks[k].Load() == nil {
 			break
 		}
-		s.Bytes += int64(len(c.nodes))*4 + int64(len(c.keys))*4 +
-			int64(len(c.levels)) + int64(len(c.upper))*8 + int64(len(c.dead))*24 + int64(len(c.indeg))*4
-		for _, u := range c.upper {
-			if u != nil {
-				s.Bytes += 24 + int64(cap(*u))*4
-			}
-		}
+		s.Bytes += g.slotBytes((1 << g.baseShift) << k)
 	}
+	up := g.upperBytes.Load()
+	s.Bytes += up
+	s.UsedBytes = g.slotBytes(s.Slots) + up
+	s.Compactions = g.compactions.Load()
+	s.Reclaimed = g.reclaimed.Load()
+	s.Compacting = g.compactingFlag.Load()
 	return s
+}
+
+// slotBytes is the memory of n slots in a chunk: the node records (vector
+// and level-0 links), key, level, upper-list pointer, in-degree, and the
+// dead, free and ready bits.
+func (g *Graph) slotBytes(n int) int64 {
+	return int64(n)*(int64(g.stride)*4+4+1+8+4) + int64((n+63)/64)*24
 }
 
 // locate maps a slot to its chunk and its offset inside the chunk.
@@ -347,6 +381,7 @@ func (g *Graph) newUpper(level int) *[]uint32 {
 		return nil
 	}
 	u := make([]uint32, level*(g.m+1))
+	g.upperBytes.Add(24 + 4*int64(len(u)))
 	return &u
 }
 
@@ -388,7 +423,7 @@ func (g *Graph) distanceBounded(q, v []float32, bound float32) float32 {
 
 // prepare checks a vector and returns the form the graph computes with: the
 // vector itself, or a copy in buf normalised (Cosine) and in the graph's
-// dimension order. The caller holds writeMu or reclaimMu shared, so the order
+// dimension order. The caller holds writeMu or orderMu shared, so the order
 // cannot change under it.
 func (g *Graph) prepare(v []float32, buf []float32) ([]float32, error) {
 	if len(v) != g.dim {
@@ -434,6 +469,12 @@ func (g *Graph) maybeReorder() {
 	if g.reordered.Load() || g.metric == Dot || g.dim < 64 || g.Len() < reorderAt {
 		return
 	}
+	// A snapshot in progress reads vectors: rather than wait for it, leave
+	// the reorder to a later Add.
+	if !g.snapMu.TryLock() {
+		return
+	}
+	defer g.snapMu.Unlock()
 	g.reorder()
 }
 
@@ -445,6 +486,8 @@ func (g *Graph) maybeReorder() {
 // dimensions that differ most come first: on MNIST the border pixels, zero
 // in nearly every image, move to the end, and a rejected candidate is read
 // to less than half its length on average.
+//
+// Called with snapMu held.
 func (g *Graph) reorder() {
 	g.writeMu.Lock()
 	defer g.writeMu.Unlock()
@@ -452,8 +495,8 @@ func (g *Graph) reorder() {
 		return
 	}
 	// Searches prepare their queries in the old order: let them finish.
-	g.reclaimMu.Lock()
-	defer g.reclaimMu.Unlock()
+	g.orderMu.Lock()
+	defer g.orderMu.Unlock()
 	g.mu.Lock()
 	next := g.mu.next
 	g.mu.Unlock()

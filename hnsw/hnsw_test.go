@@ -124,12 +124,14 @@ func checkInvariants(t testing.TB, g *Graph) {
 	t.Helper()
 	g.mu.Lock()
 	next := g.mu.next
-	live := len(g.mu.keys)
-	for key, id := range g.mu.keys {
+	live := 0
+	g.keys.each(func(key uint32, id NodeID) {
+		live++
 		require.Less(t, id, next)
 		require.Equal(t, key, g.key(id), "key map and slot disagree")
 		require.False(t, g.isDeleted(id), "live key %d on a tombstone", key)
-	}
+	})
+	require.Equal(t, live, g.Len(), "live count")
 	g.mu.Unlock()
 	ep, top, ok := g.entryPoint()
 	if live == 0 && !ok {

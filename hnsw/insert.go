@@ -23,6 +23,9 @@ func (g *Graph) add(key uint32, vec []float32) error {
 	defer g.putSearcher(s)
 	g.writeMu.RLock()
 	defer g.writeMu.RUnlock()
+	// The insert walks the graph like a search: compaction must not reuse a
+	// slot it holds.
+	defer g.grace.exit(g.grace.enter())
 	v, err := g.prepare(vec, s.q)
 	if err != nil {
 		return err
@@ -47,7 +50,7 @@ func (g *Graph) add(key uint32, vec []float32) error {
 func (g *Graph) allocate(key uint32) (NodeID, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.mu.keys[key]; ok {
+	if _, ok := g.keys.get(key); ok {
 		return 0, fmt.Errorf("%w: %d", ErrDuplicateKey, key)
 	}
 	var id NodeID
@@ -63,7 +66,8 @@ func (g *Graph) allocate(key uint32) (NodeID, error) {
 		g.mu.next++
 		g.ensureSlot(id)
 	}
-	g.mu.keys[key] = id
+	g.keys.set(key, id)
+	g.live.Add(1)
 	return id, nil
 }
 

@@ -10,6 +10,9 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/ragd/ragd/internal/fsutil"
 )
@@ -36,7 +39,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // fsync, rename, directory fsync), together with appData, an opaque blob of
 // at most 1 MiB that Load returns (the index stores the change-log sequence
 // the snapshot contains there). Free slots are not written: a loaded graph
-// is dense. Searches continue during Save; Add, Delete and Compact wait.
+// is dense.
+//
+// Save blocks no search and no write: it copies each node's neighbour lists
+// under that node's stripe lock, one node at a time, and writes the vectors
+// straight from the slab (a vector never changes while its slot is in use).
+// The snapshot holds every Add and Delete that returned before Save was
+// called, and may hold some that ran during it; a node whose insert was
+// still linking it is saved with the links it had. Only a compaction's
+// final step and the one-time dimension reorder wait for a Save to end.
 func (g *Graph) Save(path string, appData []byte) error {
 	if len(appData) > maxAppData {
 		return fmt.Errorf("%w: app data of %d bytes exceeds %d", ErrInvalidArgument, len(appData), maxAppData)
@@ -47,7 +58,8 @@ func (g *Graph) Save(path string, appData []byte) error {
 	})
 }
 
-// WriteTo writes a snapshot of the graph (without app data) to w.
+// WriteTo writes a snapshot of the graph (without app data) to w, as Save
+// does.
 func (g *Graph) WriteTo(w io.Writer) (int64, error) {
 	return g.writeTo(w, nil)
 }
@@ -70,30 +82,198 @@ func (cw *countingWriter) u32(v uint32) {
 	cw.write(cw.buf[:4])
 }
 
-func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
-	g.writeMu.Lock()
-	defer g.writeMu.Unlock()
+// syncer is a file that Save writes to (fsutil.AtomicWrite passes an
+// *os.File).
+type syncer interface {
+	io.Writer
+	Sync() error
+}
 
+// bytesPerSync: the writeback of a snapshot file is started after each of
+// these many bytes, so that the kernel never holds much of it unwritten, as
+// Pebble's and RocksDB's bytes_per_sync do. Without it the tens or hundreds
+// of MiB of a snapshot reach the disk all at once, at the final fsync or
+// when the kernel decides, and the store's commits, each waiting on an
+// fsync of their own, wait behind them: measured, upserts stalled 100–600 ms
+// after each snapshot of 20,000 384-d vectors (bench/results/churn.md).
+const bytesPerSync = 4 << 20
+
+// syncingWriter starts the writeback of what it has written every
+// bytesPerSync bytes: with sync_file_range on an *os.File under Linux,
+// else with Sync. It is only a pacing aid (the caller's final fsync makes
+// the file durable), so a file system that refuses sync_file_range just
+// turns it off.
+type syncingWriter struct {
+	w                syncer
+	written, flushed int64
+	off              bool
+}
+
+func (s *syncingWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.written += int64(n)
+	if err != nil || s.off || s.written-s.flushed < bytesPerSync {
+		return n, err
+	}
+	s.flushed = s.written
+	if f, ok := s.w.(*os.File); ok {
+		if writeback(f, s.written) != nil {
+			s.off = true
+		}
+		return n, nil
+	}
+	if err := s.w.Sync(); err != nil {
+		return n, fmt.Errorf("hnsw: write snapshot: %w", err)
+	}
+	return n, nil
+}
+
+// snapshotView is what a snapshot copies out of the graph before it writes:
+// the slots it writes and their neighbour lists, renumbered densely as in
+// the file. Vectors, keys and levels are read from the graph as the file is
+// written; they do not change while snapMu is held.
+type snapshotView struct {
+	ids   []NodeID // file slot i is graph slot ids[i]
+	state []byte   // stateLive or stateDeleted, per file slot
+	// lists holds each file slot's level-0 list in a row of m0+1 words: a
+	// count, then file slot numbers.
+	lists []uint32
+	// up holds the lists of levels 1 and up (count, then file slots, per
+	// level) of the slots that have them, from upOff[i].
+	up    []uint32
+	upOff []uint32
+	entry uint32 // file slot of the entry point, or noEntry
+	top   int
+}
+
+// capture copies the graph's structure for a snapshot. Called with snapMu
+// held; it takes no lock that Add or a search waits for, except each node's
+// stripe lock for the instant its lists are copied.
+func (g *Graph) capture() *snapshotView {
+	ep, _, hasEP := g.entryPoint()
 	g.mu.Lock()
 	next := g.mu.next
 	g.mu.Unlock()
 
-	// Renumber the slots in use densely.
+	// The slots written are those whose node is complete now; nodes added
+	// from here on are left out, and links to them dropped.
 	remap := make([]uint32, next)
-	var slots uint32
+	v := &snapshotView{entry: noEntry, top: -1}
 	for id := range next {
-		if g.inUse(id) {
-			remap[id] = slots
-			slots++
-		} else {
-			remap[id] = noEntry
+		remap[id] = noEntry
+		if g.inUse(id) && g.isReady(id) {
+			remap[id] = uint32(len(v.ids))
+			v.ids = append(v.ids, id)
 		}
 	}
-	ep, top, ok := g.entryPoint()
-	entry := uint32(noEntry)
-	if ok {
-		entry = remap[ep]
+	n := len(v.ids)
+	row := g.m0 + 1
+	v.state = make([]byte, n)
+	v.lists = make([]uint32, n*row)
+	v.upOff = make([]uint32, n)
+	copyList := func(lk, dst []uint32) int {
+		cnt := 0
+		for _, nb := range lk[1 : 1+min(atomic.LoadUint32(&lk[0]), uint32(len(lk)-1))] {
+			if nb < uint32(next) && remap[nb] != noEntry {
+				dst[cnt] = remap[nb]
+				cnt++
+			}
+		}
+		return cnt
 	}
+	var tmp []uint32
+	for i, id := range v.ids {
+		level := g.level(id)
+		mu := g.stripe(id)
+		mu.Lock()
+		v.state[i] = stateLive
+		if g.isDeleted(id) {
+			v.state[i] = stateDeleted
+		}
+		r := v.lists[i*row : (i+1)*row]
+		r[0] = uint32(copyList(g.links(id, 0), r[1:]))
+		v.upOff[i] = uint32(len(v.up))
+		for l := 1; l <= level; l++ {
+			lk := g.links(id, l)
+			tmp = slices.Grow(tmp[:0], len(lk))[:len(lk)]
+			cnt := copyList(lk, tmp)
+			v.up = append(v.up, uint32(cnt))
+			v.up = append(v.up, tmp[:cnt]...)
+		}
+		mu.Unlock()
+		if level > v.top {
+			v.top = level
+		}
+	}
+	if n == 0 {
+		return v
+	}
+	// The entry point must be a node of the highest level in the file; an
+	// insert that raised the top during the copy may have moved it.
+	if hasEP && ep < next && remap[ep] != noEntry && g.level(ep) == v.top {
+		v.entry = remap[ep]
+	} else {
+		for i, id := range v.ids {
+			if g.level(id) == v.top {
+				v.entry = uint32(i)
+				break
+			}
+		}
+	}
+	v.reconnect(g, row)
+	return v
+}
+
+// reconnect gives a level-0 way in to each node that has one in the graph
+// but none in the copy. Lists copied at different instants can miss a link
+// that moved: an insert added a link to a node into a list already copied,
+// then pruned its old link from a list not yet copied. Such a node is
+// linked from one of its own neighbours whose list has room.
+func (v *snapshotView) reconnect(g *Graph, row int) {
+	indeg := make([]int32, len(v.ids))
+	for i := range v.ids {
+		r := v.lists[i*row : (i+1)*row]
+		for _, nb := range r[1 : 1+r[0]] {
+			indeg[nb]++
+		}
+	}
+	for i, id := range v.ids {
+		if indeg[i] > 0 || uint32(i) == v.entry || g.inDegree(id).Load() == 0 {
+			continue
+		}
+		r := v.lists[i*row : (i+1)*row]
+		for _, nb := range r[1 : 1+r[0]] {
+			o := v.lists[int(nb)*row : (int(nb)+1)*row]
+			if int(o[0]) < row-1 {
+				o[1+o[0]] = uint32(i)
+				o[0]++
+				indeg[i]++
+				break
+			}
+		}
+	}
+}
+
+// littleEndian reports whether float32s are stored as the file stores
+// them, so that a vector can be written as its memory.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// appendFloats appends v in the file's encoding (little-endian IEEE-754).
+func appendFloats(b []byte, v []float32) []byte {
+	if littleEndian && len(v) > 0 {
+		return append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))...)
+	}
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+	}
+	return b
+}
+
+func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
+	g.snapMu.Lock()
+	defer g.snapMu.Unlock()
+	v := g.capture()
+	row := g.m0 + 1
 
 	var hdr [headerSize]byte
 	copy(hdr[0:8], fileMagic)
@@ -110,12 +290,15 @@ func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
 	le.PutUint64(hdr[32:], g.cfg.Seed)
 	le.PutUint64(hdr[40:], math.Float64bits(g.cfg.FilterTwoHopBelow))
 	le.PutUint32(hdr[48:], uint32(g.cfg.FilterExactCount))
-	le.PutUint32(hdr[52:], slots)
-	le.PutUint32(hdr[56:], entry)
-	le.PutUint32(hdr[60:], uint32(max(top, 0)))
+	le.PutUint32(hdr[52:], uint32(len(v.ids)))
+	le.PutUint32(hdr[56:], v.entry)
+	le.PutUint32(hdr[60:], uint32(max(v.top, 0)))
 	le.PutUint32(hdr[64:], uint32(len(appData)))
 	le.PutUint32(hdr[headerSize-4:], crc32.Checksum(hdr[:headerSize-4], castagnoli))
 
+	if f, ok := w.(syncer); ok {
+		w = &syncingWriter{w: f}
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	if _, err := bw.Write(hdr[:]); err != nil {
 		return 0, err
@@ -125,29 +308,26 @@ func (g *Graph) writeTo(w io.Writer, appData []byte) (int64, error) {
 	for _, j := range g.perm {
 		cw.u32(j)
 	}
-	vbuf := make([]byte, 4*g.dim)
-	for id := range next {
-		if remap[id] == noEntry {
-			continue
-		}
+	rec := make([]byte, 0, 8+4*g.dim+4*row)
+	for i, id := range v.ids {
 		c, off := g.locate(id)
-		state := byte(stateLive)
-		if g.isDeleted(id) {
-			state = stateDeleted
-		}
 		level := int(c.levels[off])
-		cw.write([]byte{state, byte(level), 0, 0})
-		cw.u32(c.keys[off])
-		for i, x := range g.vec(id) {
-			le.PutUint32(vbuf[4*i:], math.Float32bits(x))
+		rec = append(rec[:0], v.state[i], byte(level), 0, 0)
+		rec = le.AppendUint32(rec, c.keys[off])
+		rec = appendFloats(rec, g.vec(id))
+		r := v.lists[i*row : (i+1)*row]
+		for _, x := range r[:1+r[0]] {
+			rec = le.AppendUint32(rec, x)
 		}
-		cw.write(vbuf)
-		for l := 0; l <= level; l++ {
-			lk := g.links(id, l)
-			n := int(lk[0])
-			cw.u32(uint32(n))
-			for _, nb := range lk[1 : 1+n] {
-				cw.u32(remap[nb])
+		cw.write(rec)
+		if level > 0 {
+			u := v.up[v.upOff[i]:]
+			for range level {
+				cnt := u[0]
+				for _, x := range u[:1+cnt] {
+					cw.u32(x)
+				}
+				u = u[1+cnt:]
 			}
 		}
 	}
@@ -388,10 +568,11 @@ func read(r *bufio.Reader, size int64) (*Graph, []byte, error) {
 			g.setDeleted(id, true)
 			g.mu.deleted++
 		} else {
-			if _, dup := g.mu.keys[key]; dup {
+			if _, dup := g.keys.get(key); dup {
 				return nil, nil, corrupt(recOff+4, "slot %d: key %d is live twice", id, key)
 			}
-			g.mu.keys[key] = id
+			g.keys.set(key, id)
+			g.live.Add(1)
 		}
 		vb, err := sr.read(4 * g.dim)
 		if err != nil {

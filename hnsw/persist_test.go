@@ -162,3 +162,25 @@ func FuzzLoad(f *testing.F) {
 		require.NoError(t, g.Add(1<<31, q))
 	})
 }
+
+type syncCounter struct {
+	bytes.Buffer
+	syncs int
+}
+
+func (c *syncCounter) Sync() error { c.syncs++; return nil }
+
+// TestSaveSyncsAsItWrites: a snapshot written to a file is synced every
+// bytesPerSync bytes, not only at the end, and the bytes are unchanged.
+func TestSaveSyncsAsItWrites(t *testing.T) {
+	f := newFixture(14, 2600, 1, 512) // 2,600 × 2 KiB: more than one bytesPerSync
+	g := build(t, f, Config{Metric: L2, M: 4, EfConstruction: 16, Seed: 1})
+	var plain bytes.Buffer
+	_, err := g.WriteTo(&plain)
+	require.NoError(t, err)
+	var file syncCounter
+	_, err = g.WriteTo(&file)
+	require.NoError(t, err)
+	require.Equal(t, plain.Len()/bytesPerSync, file.syncs)
+	require.Equal(t, plain.Bytes(), file.Bytes())
+}

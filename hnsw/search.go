@@ -20,8 +20,8 @@ type searcher struct {
 	sel     []item    // neighbours chosen by the heuristic
 	ids     []NodeID  // scratch list of slots
 	// collect appends the slot of a live key to ids; made once per searcher
-	// so that passing it to AllowList.Iterate allocates nothing. Called with
-	// the graph's mu held.
+	// so that passing it to AllowList.Iterate allocates nothing. It takes no
+	// lock.
 	collect func(key uint32) bool
 	batch   []NodeID // unvisited neighbours of the node being expanded
 	// shrink and shrinkSel are addLink's scratch: it runs while sorted and
@@ -41,7 +41,7 @@ func (g *Graph) getSearcher() *searcher {
 		sel:    make([]item, 0, g.m0+1),
 	}
 	s.collect = func(key uint32) bool {
-		if id, ok := g.mu.keys[key]; ok {
+		if id, ok := g.keys.get(key); ok {
 			s.ids = append(s.ids, id)
 		}
 		return true
@@ -257,8 +257,9 @@ func (g *Graph) SearchAppend(dst []Result, q []float32, k, ef int, allow AllowLi
 	ef = max(ef, k)
 	s := g.getSearcher()
 	defer g.putSearcher(s)
-	g.reclaimMu.RLock()
-	defer g.reclaimMu.RUnlock()
+	g.orderMu.RLock()
+	defer g.orderMu.RUnlock()
+	defer g.grace.exit(g.grace.enter())
 	q, err := g.prepare(q, s.q)
 	if err != nil {
 		return dst, err

@@ -11,7 +11,7 @@ import (
 )
 
 // TestConcurrentStress runs adds, deletes, searches, filtered searches,
-// compactions and saves at once. Under -race it proves the lock-free reads
+// compactions (whole and stepwise) and saves at once. Under -race it proves the lock-free reads
 // are synchronised; in any mode it checks that searches never return a key
 // that was deleted before the search began, and that the graph is sound at
 // the end.
@@ -65,16 +65,25 @@ func TestConcurrentStress(t *testing.T) {
 			deletedMu.Unlock()
 		}
 	}()
-	// Compactions and saves while all that runs.
+	// Compactions, whole and in steps, and saves while all that runs; every
+	// snapshot taken amid the writes must load.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		dir := t.TempDir()
 		for i := 0; !stop.Load(); i++ {
 			time.Sleep(2 * time.Millisecond)
-			g.Compact()
+			if i%4 == 0 {
+				g.Compact()
+			} else {
+				g.CompactStep(300)
+			}
 			if i%3 == 0 {
 				if err := g.Save(dir+"/g", nil); err != nil {
+					report(err)
+					return
+				}
+				if _, _, err := Load(dir + "/g"); err != nil {
 					report(err)
 					return
 				}

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/ragd/ragd/index/filter"
 	"github.com/ragd/ragd/index/store"
 	"golang.org/x/sync/errgroup"
@@ -30,7 +32,7 @@ type Collection struct {
 }
 
 // Config returns the collection's configuration.
-func (c *Collection) Config() CollectionConfig { return c.cfg }
+func (c *Collection) Config() CollectionConfig { return c.cfg.clone() }
 
 // Name returns the collection's name.
 func (c *Collection) Name() string { return c.cfg.Name }
@@ -175,6 +177,15 @@ func (c *Collection) Delete(ctx context.Context, ids []string) (int, error) {
 
 // DeleteByFilter removes every document the filter matches and returns how
 // many. An empty filter matches everything.
+//
+// Each shard matches the filter on its metadata bitmaps (no document is
+// read but for its ID) and deletes the matches in transactions of at most
+// Config.DeleteBatch documents. Each batch is atomic with respect to the
+// shard's other writes: it re-checks the match and deletes in one step, so
+// a document changed since the first match so as not to match any more is
+// not deleted, and documents added after the call began are left alone.
+// The shards work in parallel; ctx is checked between batches, and an error
+// returns the count deleted so far.
 func (c *Collection) DeleteByFilter(ctx context.Context, f *filter.Filter) (int, error) {
 	if f == nil {
 		return 0, fmt.Errorf("%w: filter is required", ErrInvalidArgument)
@@ -185,27 +196,56 @@ func (c *Collection) DeleteByFilter(ctx context.Context, f *filter.Filter) (int,
 	if err := c.acquire(); err != nil {
 		return 0, err
 	}
-	var ids []string
-	for _, sh := range c.shards {
-		b, err := sh.allow(f)
-		if err != nil {
-			c.release()
-			return 0, err
-		}
-		nums := b.ToArray()
-		docs, err := sh.getByNums(nums, false)
-		if err != nil {
-			c.release()
-			return 0, err
-		}
-		for _, d := range docs {
-			if d.ID != "" {
-				ids = append(ids, d.ID)
+	c.release()
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.idx.cfg.SearchParallelism)
+	for i, sh := range c.shards {
+		g.Go(func() error {
+			n, err := c.deleteByFilter(gctx, sh, f)
+			total.Add(int64(n))
+			if err != nil {
+				return fmt.Errorf("shard %d: %w", i, err)
 			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return int(total.Load()), err
+}
+
+// deleteByFilter is DeleteByFilter on one shard.
+func (c *Collection) deleteByFilter(ctx context.Context, sh *shard, f *filter.Filter) (int, error) {
+	if err := c.acquire(); err != nil {
+		return 0, err
+	}
+	cands, err := sh.allow(f)
+	c.release()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for !cands.IsEmpty() {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		batch := roaring.New()
+		it := cands.Iterator()
+		for i := 0; i < c.idx.cfg.DeleteBatch && it.HasNext(); i++ {
+			batch.Add(it.Next())
+		}
+		cands.AndNot(batch)
+		if err := c.acquire(); err != nil {
+			return n, err
+		}
+		k, err := sh.deleteMatching(ctx, f, batch)
+		c.release()
+		n += k
+		if err != nil {
+			return n, err
 		}
 	}
-	c.release()
-	return c.Delete(ctx, ids)
+	return n, nil
 }
 
 // Count returns the number of documents.
@@ -225,15 +265,37 @@ func (c *Collection) Count(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// Stats are a collection's counts.
+// Stats are a collection's counts, summed over its shards.
 type Stats struct {
 	// Documents stored.
 	Documents int
 	// Vectors in the graphs: the documents that have a vector.
 	Vectors int
+	// Tombstones are the vectors deleted or replaced by an upsert that are
+	// still in the graphs, awaiting compaction: searches walk through them
+	// and they hold memory.
+	Tombstones int
+	// GraphBytes is the memory the graphs hold, reserved capacity included;
+	// GraphUsedBytes the part their slots occupy (see hnsw.Stats).
+	GraphBytes, GraphUsedBytes int64
+	// Compacting is the number of shards with a compaction cycle in
+	// progress.
+	Compacting int
+	// Compactions counts the compaction cycles finished since the
+	// collection was opened, and Reclaimed the graph slots they freed.
+	Compactions, Reclaimed uint64
+	// ApplyFailures counts the committed write batches that failed to apply
+	// to a graph or a text index since the collection was opened;
+	// ApplyRepairs the repairs from the store that brought them back in
+	// step (at once, or later in the background).
+	ApplyFailures, ApplyRepairs uint64
+	// Unrepaired is the number of stored documents that a graph or a text
+	// index may not reflect yet: their repair failed and is being retried.
+	Unrepaired int
 }
 
-// Stats returns the collection's counts, summed over its shards.
+// Stats returns the collection's counts, summed over its shards. It reads
+// counters only: no lock that a search or a write waits for.
 func (c *Collection) Stats(ctx context.Context) (Stats, error) {
 	if err := c.acquire(); err != nil {
 		return Stats{}, err
@@ -249,11 +311,80 @@ func (c *Collection) Stats(ctx context.Context) (Stats, error) {
 			return Stats{}, err
 		}
 		st.Documents += n
-		if sh.graph != nil {
-			st.Vectors += sh.graph.Len()
+		st.ApplyFailures += sh.applyFailures.Load()
+		st.ApplyRepairs += sh.applyRepairs.Load()
+		st.Unrepaired += int(sh.unrepaired.Load())
+		if sh.graph == nil {
+			continue
 		}
+		gs := sh.graph.Stats()
+		st.Vectors += gs.Live
+		st.Tombstones += gs.Deleted
+		st.GraphBytes += gs.Bytes
+		st.GraphUsedBytes += gs.UsedBytes
+		if gs.Compacting {
+			st.Compacting++
+		}
+		st.Compactions += gs.Compactions
+		st.Reclaimed += gs.Reclaimed
 	}
 	return st, nil
+}
+
+// Compact compacts every shard's graph now, whatever Config's policy says:
+// it finishes the cycle in progress and runs one over the tombstones left,
+// in bounded steps, checking ctx between them. It returns the number of
+// graph slots reclaimed. Searches and writes go on meanwhile.
+func (c *Collection) Compact(ctx context.Context) (int, error) {
+	total := 0
+	for _, sh := range c.shards {
+		for cycles := 0; cycles < 2; {
+			if err := ctx.Err(); err != nil {
+				return total, err
+			}
+			if err := c.acquire(); err != nil {
+				return total, err
+			}
+			n, done := sh.compactStep(c.idx.cfg.CompactStepSlots)
+			c.release()
+			total += n
+			if done {
+				cycles++
+				if sh.graph == nil || sh.graph.Stats().Deleted == 0 {
+					break
+				}
+			}
+		}
+	}
+	return total, nil
+}
+
+// maintain does one round of the shards' background work: the repairs
+// that failed before, and one compaction step on each shard whose policy
+// asks for it. It reports whether a shard wants another step; the
+// maintenance goroutine calls it round-robin over the collections until
+// none does, so that a long compaction delays no other shard's. It returns
+// early when stop is closed or the collection closes.
+func (c *Collection) maintain(stop <-chan struct{}) (more bool) {
+	for _, sh := range c.shards {
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+		if err := c.acquire(); err != nil {
+			return false
+		}
+		if sh.unrepaired.Load() > 0 {
+			sh.repairDirty()
+		}
+		if sh.needsCompaction() {
+			_, done := sh.compactStep(c.idx.cfg.CompactStepSlots)
+			more = more || !done || sh.needsCompaction()
+		}
+		c.release()
+	}
+	return more
 }
 
 // MaxScanLimit bounds one page of Scan.

@@ -56,7 +56,9 @@ func crashDoc(b, i, version int) Document {
 func crashChild() {
 	dir := os.Getenv(crashChildEnv)
 	start, _ := strconv.Atoi(os.Getenv(crashStartEnv))
-	ix, err := Open(dir, Config{SnapshotInterval: 20 * time.Millisecond})
+	// Snapshots and compactions (of the replaced documents' tombstones) run
+	// all the time, so that kills land in them too.
+	ix, err := Open(dir, Config{SnapshotInterval: 20 * time.Millisecond, CompactMinTombstones: 4, CompactTombstoneRatio: 0.01})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)

@@ -22,10 +22,32 @@
 // and return once it is fsynced and applied to the derived indexes, in
 // change-log order. The graph and the text index are derived: each records
 // the last sequence it holds (the graph in its snapshot, written in the
-// background and on Close; the text index with every batch). Opening a
-// shard loads them and replays the change log after that sequence; a
-// missing, damaged or too old one is rebuilt from the store, and the log
-// says so. The metadata index is rebuilt from the store on open.
+// background and on Close without stopping writes; the text index with
+// every batch). Opening a shard loads them and replays the change log
+// after that sequence; a missing, damaged or too old one is rebuilt from
+// the store, and the log says so. The metadata index is rebuilt from the
+// store on open.
+//
+// A committed batch that fails to apply to the graph or the text index is
+// repaired at once from the store (its documents take their stored state)
+// and the write succeeds; if the repair fails too, the write reports the
+// error, the maintenance goroutine keeps retrying, and until it succeeds
+// no graph snapshot and no text sequence passes the batch, so a restart
+// replays it. Stats counts failures, repairs and documents awaiting one.
+//
+// DeleteByFilter matches on the metadata bitmaps and deletes in bounded
+// batches, each atomic with respect to the shard's other writes.
+//
+// # Deletes and compaction
+//
+// A delete, and an upsert that replaces a vector, leave a tombstone in the
+// shard's graph: searches walk through it, never return it. A maintenance
+// goroutine compacts a shard's graph in bounded steps once its tombstones
+// pass Config.CompactTombstoneRatio of its nodes (Qdrant's vacuum optimizer
+// policy; the repair itself is FreshDiskANN's consolidation, in place, as
+// Weaviate's tombstone cleanup does it), freeing their slots for new
+// vectors; Collection.Compact does it on demand. Neither blocks searches or
+// writes.
 //
 // # Search
 //
@@ -43,5 +65,7 @@
 // Index, Collection and their methods are safe for concurrent use.
 // Searches take no lock that a write holds for long: graph reads are
 // lock-free, the text and metadata indexes allow concurrent readers, and
-// store reads are snapshot transactions.
+// store reads are snapshot transactions. Writes wait for no snapshot and no
+// compaction; within a shard they wait only for each other (the apply
+// order), and for a DeleteByFilter batch in progress.
 package index

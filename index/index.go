@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,8 +21,10 @@ import (
 //	dir/collections/<name>/shard-NNN/graph.hnsw graph snapshot
 //	dir/collections/<name>/shard-NNN/text/      text index (bleve)
 //
-// It is safe for concurrent use. A background goroutine snapshots the
-// shards' graphs; Close stops it and snapshots everything.
+// It is safe for concurrent use. Two background goroutines look after the
+// shards: one snapshots their graphs; the other (maintenance) compacts
+// graphs by Config's tombstone policy and retries failed repairs. Close
+// stops them and snapshots everything.
 type Index struct {
 	dir     string
 	cfg     Config
@@ -39,7 +40,13 @@ type Index struct {
 
 	stop chan struct{}
 	done sync.WaitGroup
+	// wake (capacity 1) asks the maintenance goroutine for a pass.
+	wake chan struct{}
 }
+
+// maintainTick is how often the maintenance goroutine looks at every shard
+// without being woken: it retries failed repairs on it.
+const maintainTick = time.Second
 
 const catalogFile = "catalog.db"
 
@@ -57,7 +64,7 @@ func Open(dir string, cfg Config) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("index: open catalog: %w", err)
 	}
-	ix := &Index{dir: dir, cfg: cfg, catalog: cat, stop: make(chan struct{})}
+	ix := &Index{dir: dir, cfg: cfg, catalog: cat, stop: make(chan struct{}), wake: make(chan struct{}, 1)}
 	ix.mu.collections = make(map[string]*Collection)
 	names, err := cat.List()
 	if err != nil {
@@ -68,8 +75,8 @@ func Open(dir string, cfg Config) (*Index, error) {
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("index: read catalog: %w", err), ix.closeAll())
 		}
-		var cc CollectionConfig
-		if err := json.Unmarshal(raw, &cc); err != nil {
+		cc, err := decodeCatalogEntry(raw)
+		if err != nil {
 			return nil, errors.Join(fmt.Errorf("%w: catalog entry %q: %v", ErrCorrupt, name, err), ix.closeAll())
 		}
 		c, err := ix.openCollection(cc)
@@ -83,6 +90,9 @@ func Open(dir string, cfg Config) (*Index, error) {
 		ix.done.Add(1)
 		go ix.snapshotLoop()
 	}
+	ix.done.Add(1)
+	go ix.maintainLoop()
+	ix.wakeMaintenance() // snapshots may hold tombstones
 	return ix, nil
 }
 
@@ -116,7 +126,7 @@ func (ix *Index) openCollection(cc CollectionConfig) (*Collection, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sh, err := openShard(filepath.Join(c.dir, fmt.Sprintf("shard-%03d", i)), i, cc, ix.cfg)
+			sh, err := openShard(filepath.Join(c.dir, fmt.Sprintf("shard-%03d", i)), i, cc, ix.cfg, ix.wakeMaintenance)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -168,7 +178,7 @@ func (ix *Index) CreateCollection(ctx context.Context, cc CollectionConfig) (*Co
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(ix.collectionDir(cc.Name)))
 	}
-	raw, err := json.Marshal(cc)
+	raw, err := encodeCatalogEntry(cc)
 	if err == nil {
 		err = ix.catalog.Put(cc.Name, raw)
 	}
@@ -202,7 +212,7 @@ func (ix *Index) Collections() []CollectionConfig {
 	defer ix.mu.RUnlock()
 	out := make([]CollectionConfig, 0, len(ix.mu.collections))
 	for _, c := range ix.mu.collections {
-		out = append(out, c.cfg)
+		out = append(out, c.cfg.clone())
 	}
 	slices.SortFunc(out, func(a, b CollectionConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -277,6 +287,46 @@ func (ix *Index) snapshotLoop() {
 		for _, c := range cs {
 			if err := c.snapshot(); err != nil {
 				ix.cfg.Logger.Error("snapshot failed", "collection", c.cfg.Name, "err", err)
+			}
+		}
+	}
+}
+
+// wakeMaintenance asks the maintenance goroutine for a pass; it never
+// blocks.
+func (ix *Index) wakeMaintenance() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maintainLoop compacts the shards' graphs by the tombstone policy and
+// retries failed repairs: woken by the writes that make tombstones, and
+// once a maintainTick.
+func (ix *Index) maintainLoop() {
+	defer ix.done.Done()
+	t := time.NewTicker(maintainTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ix.stop:
+			return
+		case <-t.C:
+		case <-ix.wake:
+		}
+		ix.mu.RLock()
+		cs := make([]*Collection, 0, len(ix.mu.collections))
+		for _, c := range ix.mu.collections {
+			cs = append(cs, c)
+		}
+		ix.mu.RUnlock()
+		for more := true; more; {
+			more = false
+			for _, c := range cs {
+				if c.maintain(ix.stop) {
+					more = true
+				}
 			}
 		}
 	}

@@ -629,10 +629,22 @@ func TestStats(t *testing.T) {
 	require.NoError(t, err)
 	st, err := c.Stats(context.Background())
 	require.NoError(t, err)
+	require.Positive(t, st.GraphBytes)
+	require.Positive(t, st.GraphUsedBytes)
+	st.GraphBytes, st.GraphUsedBytes = 0, 0
 	require.Equal(t, Stats{Documents: 3, Vectors: 2}, st)
 	_, err = c.Delete(context.Background(), []string{"a"})
 	require.NoError(t, err)
 	st, err = c.Stats(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, Stats{Documents: 2, Vectors: 1}, st)
+	st.GraphBytes, st.GraphUsedBytes = 0, 0
+	// Below the default policy's 1,000 tombstones: not compacted.
+	require.Equal(t, Stats{Documents: 2, Vectors: 1, Tombstones: 1}, st)
+	n, err := c.Compact(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	st, err = c.Stats(context.Background())
+	require.NoError(t, err)
+	st.GraphBytes, st.GraphUsedBytes = 0, 0
+	require.Equal(t, Stats{Documents: 2, Vectors: 1, Compactions: 1, Reclaimed: 1}, st)
 }

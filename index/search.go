@@ -269,6 +269,20 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	hits, err := c.fuseLegs(req, vecs, txts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.load(ctx, hits, req.IncludeVectors)
+	if err != nil {
+		return nil, err
+	}
+	return &SearchResponse{Hits: out, Took: time.Since(start)}, nil
+}
+
+// fuseLegs merges the shards' candidates of each leg and turns them into
+// the request's K best hits: one leg's own order, or the fusion of both.
+func (c *Collection) fuseLegs(req SearchRequest, vecs, txts [][]candidate) ([]fused, error) {
 	// Ties across shards break by document ID, so that results do not
 	// depend on how documents are spread; within one shard the document
 	// number (the order of first insertion) is as stable and costs no read.
@@ -295,11 +309,7 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if len(hits) > req.K {
 		hits = hits[:req.K]
 	}
-	out, err := c.load(ctx, hits, req.IncludeVectors)
-	if err != nil {
-		return nil, err
-	}
-	return &SearchResponse{Hits: out, Took: time.Since(start)}, nil
+	return hits, nil
 }
 
 // idsOf returns the IDs of documents of a shard by number ("" for one that

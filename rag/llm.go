@@ -412,4 +412,3 @@ func refusesStreamOptions(ue *UpstreamError) bool {
 	m := strings.ToLower(ue.Message)
 	return strings.Contains(m, "stream_options") || strings.Contains(m, "include_usage")
 }
-

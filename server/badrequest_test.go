@@ -14,7 +14,7 @@ import (
 // badRequestLimits are small limits, so that every limit can be crossed
 // with a small request.
 var badRequestLimits = Limits{MaxBodyBytes: 1 << 20, MaxBatch: 10, MaxK: 100, MaxTextBytes: 4096,
-	MaxQueryBytes: 1024, MaxMetadataBytes: 2048, MaxFilterDepth: 4}
+	MaxQueryBytes: 1024, MaxMetadataBytes: 2048, MaxFilterDepth: 4, MaxBatchSearches: 3}
 
 // badRequestKeys are the keys of the server of the auth cases.
 var badRequestKeys = []APIKey{
@@ -216,6 +216,13 @@ func TestBadRequests(t *testing.T) {
 		{name: "alpha NaN", method: "POST", path: search, body: `{"vector":[1,0,0,0],"alpha":"NaN"}`, status: 400, msg: "alpha"},
 		{name: "unknown mode", method: "POST", path: search, body: `{"vector":[1,0,0,0],"mode":"semantic"}`, status: 400, msg: "mode"},
 		{name: "unknown fusion", method: "POST", path: search, body: `{"vector":[1,0,0,0],"fusion":"max"}`, status: 400, msg: "fusion"},
+		{name: "batch without searches", method: "POST", path: search + ":batch", body: `{"searches":[]}`, status: 400, msg: "searches: is empty"},
+		{name: "batch over the limit", method: "POST", path: search + ":batch", body: `{"searches":[{"vector":[1,0,0,0]},{"vector":[1,0,0,0]},{"vector":[1,0,0,0]},{"vector":[1,0,0,0]}]}`, status: 400, msg: "4 searches exceed the limit of 3 (--max-batch-searches)"},
+		{name: "batch search with a bad k", method: "POST", path: search + ":batch", body: `{"searches":[{"vector":[1,0,0,0]},{"vector":[1,0,0,0],"k":101}]}`, status: 400, msg: "searches[1].k"},
+		{name: "batch search of the wrong dimension", method: "POST", path: search + ":batch", body: `{"searches":[{"vector":[1,0,0,0]},{"vector":[1,0]}]}`, status: 400, msg: "searches[1]"},
+		{name: "batch search naming another collection", method: "POST", path: search + ":batch", body: `{"searches":[{"collection":"texts","query":"fox"}]}`, status: 400, msg: `searches[0].collection: "texts" differs from the batch's "docs"`},
+		{name: "batch search with a bad filter", method: "POST", path: search + ":batch", body: `{"searches":[{"vector":[1,0,0,0],"filter":{"must":[{"key":"city"}]}}]}`, status: 400, msg: "searches[0].filter"},
+		{name: "batch not an object", method: "POST", path: search + ":batch", body: `[{"vector":[1,0,0,0]}]`, status: 400, msg: "request body"},
 		{name: "vector mode without a vector or an embedder", method: "POST", path: search, body: `{"query":"alpha","mode":"vector"}`, status: 400, msg: "vector"},
 		{name: "neither query nor vector", method: "POST", path: search, body: `{"k":3}`, status: 400, msg: "query"},
 		{name: "vector mode on a query with nothing to embed", method: "POST", path: "/v1/collections/texts/search", body: `{"query":"?!","mode":"vector"}`, status: 400, msg: "query"},

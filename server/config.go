@@ -189,6 +189,9 @@ type Limits struct {
 	// as it arrives); more get 429 with Retry-After. Default 256 MiB, at
 	// least MaxBodyBytes.
 	MaxBufferedBytes int
+	// MaxBatchSearches bounds the searches of one SearchBatch. Default
+	// 1,000: an evaluation run's queries in a few calls.
+	MaxBatchSearches int
 	// ReadEmbedRate bounds the texts per second that one read-role key
 	// may send to the OpenAI-compatible endpoint through /v1/embeddings
 	// (bursts of up to MaxEmbedInputs); more get 429 with Retry-After.
@@ -225,6 +228,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxInFlight, 1024)
 	def(&l.MaxBufferedBytes, max(256<<20, l.MaxBodyBytes))
 	def(&l.ReadEmbedRate, 100)
+	def(&l.MaxBatchSearches, 1000)
 	return l
 }
 
@@ -321,7 +325,7 @@ func (c Config) Validate() error {
 	}{{"max body bytes", l.MaxBodyBytes}, {"max batch", l.MaxBatch}, {"max k", l.MaxK}, {"max text bytes", l.MaxTextBytes},
 		{"max query bytes", l.MaxQueryBytes}, {"max metadata bytes", l.MaxMetadataBytes}, {"max filter depth", l.MaxFilterDepth},
 		{"max embed inputs", l.MaxEmbedInputs}, {"max in flight", l.MaxInFlight}, {"max buffered bytes", l.MaxBufferedBytes},
-		{"read embed rate", l.ReadEmbedRate}} {
+		{"read embed rate", l.ReadEmbedRate}, {"max batch searches", l.MaxBatchSearches}} {
 		if v.v < 1 {
 			return fmt.Errorf("%w: limits: %s %d < 1", ErrInvalidConfig, v.name, v.v)
 		}

@@ -238,8 +238,9 @@ func collectionToProto(cc index.CollectionConfig, st index.Stats) *ragv1.Collect
 	c := &ragv1.Collection{
 		Name: cc.Name, Dimension: int32(cc.Dimension), Metric: string(cc.Metric), Shards: int32(cc.Shards),
 		Hnsw:      &ragv1.HnswConfig{M: int32(cc.HNSW.M), EfConstruction: int32(cc.HNSW.EfConstruction), EfSearch: int32(cc.HNSW.EfSearch)},
-		Text:      &ragv1.TextConfig{Analyzer: cc.Text.Analyzer, K1: &cc.Text.K1, B: &cc.Text.B},
+		Text:      &ragv1.TextConfig{Analyzer: cc.Text.Analyzer, K1: cc.Text.K1, B: cc.Text.B},
 		Documents: int32(st.Documents), Vectors: int32(st.Vectors),
+		Tombstones: int32(st.Tombstones), Compacting: int32(st.Compacting), Unrepaired: int32(st.Unrepaired),
 	}
 	if !cc.CreatedAt.IsZero() {
 		c.CreatedAt = timestampProto(cc.CreatedAt)

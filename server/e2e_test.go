@@ -477,6 +477,12 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, 400, code)
 	_, err := ragv1.NewDocumentsClient(ts.conn).Search(context.Background(), &ragv1.SearchRequest{Collection: "m", Query: "two"})
 	require.NoError(t, err)
+	// A new version of a document leaves its old vector as a tombstone
+	// (too few to start a compaction).
+	ts.ok(t, "POST", "/v1/collections/m/documents", map[string]any{"documents": []any{map[string]any{"id": "1", "text": "one again"}}})
+	coll := ts.ok(t, "GET", "/v1/collections/m", nil)
+	require.EqualValues(t, 1, coll["tombstones"], "%v", coll)
+	require.EqualValues(t, 2, coll["documents"], "%v", coll)
 	code, b := ts.do(t, "GET", "/metrics", nil)
 	require.Equal(t, 200, code)
 	text := string(b)
@@ -487,6 +493,10 @@ func TestMetrics(t *testing.T) {
 		`grpc_server_handling_seconds_bucket{api="rest",grpc_method="Search"`,
 		`ragd_collection_documents{collection="m"} 2`,
 		`ragd_collection_vectors{collection="m"} 2`,
+		`ragd_collection_tombstones{collection="m"} 1`,
+		`ragd_collection_graph_bytes{collection="m",state="used"}`,
+		`ragd_collection_apply_failures_total{collection="m"} 0`,
+		`ragd_collection_apply_repairs_total{collection="m"} 0`,
 		`ragd_http_requests_total{code="400",handler="api",method="post"} 1`,
 		`ragd_embed_errors_total`,
 		`go_goroutines`,

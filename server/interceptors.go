@@ -67,19 +67,20 @@ func (e *internalError) Unwrap() error              { return e.cause }
 // methodRoles is the role each method needs; methods not listed (health,
 // reflection) need none.
 var methodRoles = map[string]Role{
-	"/ragd.v1.Collections/Create":   RoleAdmin,
-	"/ragd.v1.Collections/Delete":   RoleAdmin,
-	"/ragd.v1.Collections/List":     RoleRead,
-	"/ragd.v1.Collections/Get":      RoleRead,
-	"/ragd.v1.Documents/Upsert":     RoleWrite,
-	upsertStreamMethod:              RoleWrite,
-	"/ragd.v1.Documents/Delete":     RoleWrite,
-	"/ragd.v1.Documents/DeleteMany": RoleWrite,
-	"/ragd.v1.Documents/Get":        RoleRead,
-	"/ragd.v1.Documents/Scan":       RoleRead,
-	"/ragd.v1.Documents/Search":     RoleRead,
-	"/ragd.v1.Embeddings/Create":    RoleRead,
-	askMethod:                       RoleRead,
+	"/ragd.v1.Collections/Create":    RoleAdmin,
+	"/ragd.v1.Collections/Delete":    RoleAdmin,
+	"/ragd.v1.Collections/List":      RoleRead,
+	"/ragd.v1.Collections/Get":       RoleRead,
+	"/ragd.v1.Documents/Upsert":      RoleWrite,
+	upsertStreamMethod:               RoleWrite,
+	"/ragd.v1.Documents/Delete":      RoleWrite,
+	"/ragd.v1.Documents/DeleteMany":  RoleWrite,
+	"/ragd.v1.Documents/Get":         RoleRead,
+	"/ragd.v1.Documents/Scan":        RoleRead,
+	"/ragd.v1.Documents/Search":      RoleRead,
+	"/ragd.v1.Documents/SearchBatch": RoleRead,
+	"/ragd.v1.Embeddings/Create":     RoleRead,
+	askMethod:                        RoleRead,
 }
 
 // authenticator checks API keys. Keys are held as SHA-256 digests, so a

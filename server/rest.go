@@ -112,6 +112,10 @@ func (r *restDocuments) Search(ctx context.Context, req *ragv1.SearchRequest) (*
 	return call(r.c, ctx, "/ragd.v1.Documents/Search", req, r.d.Search)
 }
 
+func (r *restDocuments) SearchBatch(ctx context.Context, req *ragv1.SearchBatchRequest) (*ragv1.SearchBatchResponse, error) {
+	return call(r.c, ctx, "/ragd.v1.Documents/SearchBatch", req, r.d.SearchBatch)
+}
+
 type restEmbeddings struct {
 	c *restChain
 	e *embeddings

@@ -442,18 +442,29 @@ func (s *Server) shutdown(ctx context.Context) error {
 	return err
 }
 
-// collectionMetrics reports each collection's documents and vectors at
+// collectionMetrics reports each collection's counts (documents, vectors,
+// tombstones, graph memory, compaction and apply repairs) at
 // scrape time.
 type collectionMetrics struct{ s *Server }
 
 var (
-	collDocsDesc = prometheus.NewDesc("ragd_collection_documents", "Documents stored in the collection.", []string{"collection"}, nil)
-	collVecsDesc = prometheus.NewDesc("ragd_collection_vectors", "Vectors in the collection's graphs.", []string{"collection"}, nil)
+	collDocsDesc        = prometheus.NewDesc("ragd_collection_documents", "Documents stored in the collection.", []string{"collection"}, nil)
+	collVecsDesc        = prometheus.NewDesc("ragd_collection_vectors", "Vectors in the collection's graphs.", []string{"collection"}, nil)
+	collTombDesc        = prometheus.NewDesc("ragd_collection_tombstones", "Deleted or replaced vectors still in the collection's graphs, awaiting compaction.", []string{"collection"}, nil)
+	collGraphDesc       = prometheus.NewDesc("ragd_collection_graph_bytes", "Memory the collection's graphs reserve (state=reserved) and the part their slots occupy (state=used).", []string{"collection", "state"}, nil)
+	collCompactingDesc  = prometheus.NewDesc("ragd_collection_compacting_shards", "Shards of the collection with a compaction cycle in progress.", []string{"collection"}, nil)
+	collCompactionsDesc = prometheus.NewDesc("ragd_collection_compactions_total", "Compaction cycles finished since the collection was opened.", []string{"collection"}, nil)
+	collReclaimedDesc   = prometheus.NewDesc("ragd_collection_reclaimed_slots_total", "Graph slots freed by compaction since the collection was opened.", []string{"collection"}, nil)
+	collApplyFailDesc   = prometheus.NewDesc("ragd_collection_apply_failures_total", "Committed write batches that failed to apply to a graph or text index.", []string{"collection"}, nil)
+	collApplyRepairDesc = prometheus.NewDesc("ragd_collection_apply_repairs_total", "Repairs from the store that brought a graph or text index back in step after a failed apply.", []string{"collection"}, nil)
+	collUnrepairedDesc  = prometheus.NewDesc("ragd_collection_unrepaired_documents", "Stored documents a graph or text index may not reflect yet (repair being retried).", []string{"collection"}, nil)
 )
 
 func (m *collectionMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- collDocsDesc
-	ch <- collVecsDesc
+	for _, d := range []*prometheus.Desc{collDocsDesc, collVecsDesc, collTombDesc, collGraphDesc, collCompactingDesc,
+		collCompactionsDesc, collReclaimedDesc, collApplyFailDesc, collApplyRepairDesc, collUnrepairedDesc} {
+		ch <- d
+	}
 }
 
 func (m *collectionMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -474,5 +485,14 @@ func (m *collectionMetrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(collDocsDesc, prometheus.GaugeValue, float64(st.Documents), cc.Name)
 		ch <- prometheus.MustNewConstMetric(collVecsDesc, prometheus.GaugeValue, float64(st.Vectors), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collTombDesc, prometheus.GaugeValue, float64(st.Tombstones), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collGraphDesc, prometheus.GaugeValue, float64(st.GraphBytes), cc.Name, "reserved")
+		ch <- prometheus.MustNewConstMetric(collGraphDesc, prometheus.GaugeValue, float64(st.GraphUsedBytes), cc.Name, "used")
+		ch <- prometheus.MustNewConstMetric(collCompactingDesc, prometheus.GaugeValue, float64(st.Compacting), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collCompactionsDesc, prometheus.CounterValue, float64(st.Compactions), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collReclaimedDesc, prometheus.CounterValue, float64(st.Reclaimed), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collApplyFailDesc, prometheus.CounterValue, float64(st.ApplyFailures), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collApplyRepairDesc, prometheus.CounterValue, float64(st.ApplyRepairs), cc.Name)
+		ch <- prometheus.MustNewConstMetric(collUnrepairedDesc, prometheus.GaugeValue, float64(st.Unrepaired), cc.Name)
 	}
 }

@@ -102,10 +102,14 @@ func (sv *service) Create(ctx context.Context, r *ragv1.CreateCollectionRequest)
 	if dim == 0 && ec.Provider != ProviderNone {
 		ec = index.EmbedderConfig{Provider: ProviderNone}
 	}
+	var k1, b *float64 // unset: the default; an explicit 0 is kept (b = 0 is legal BM25)
+	if t := r.GetText(); t != nil {
+		k1, b = t.K1, t.B
+	}
 	cc := index.CollectionConfig{
 		Name: r.GetName(), Dimension: dim, Metric: index.Metric(r.GetMetric()), Shards: int(r.GetShards()),
 		HNSW:     index.HNSWConfig{M: int(h.GetM()), EfConstruction: int(h.GetEfConstruction()), EfSearch: int(h.GetEfSearch())},
-		Text:     index.TextConfig{Analyzer: r.GetText().GetAnalyzer(), K1: r.GetText().GetK1(), B: r.GetText().GetB()},
+		Text:     index.TextConfig{Analyzer: r.GetText().GetAnalyzer(), K1: k1, B: b},
 		Embedder: ec,
 	}
 	if t := r.GetText(); t != nil {
@@ -508,42 +512,126 @@ func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.
 // searchRequest validates a search and embeds its query text when the
 // collection has an embedder and the search needs a vector.
 func (sv *service) searchRequest(ctx context.Context, c *index.Collection, r *ragv1.SearchRequest) (index.SearchRequest, error) {
-	req, err := sv.s.cfg.Limits.search(r)
+	reqs, err := sv.searchRequests(ctx, c, []*ragv1.SearchRequest{r}, "")
 	if err != nil {
-		return req, err
+		return index.SearchRequest{}, err
 	}
-	if req.Vector == nil && req.Text != "" && req.Mode != index.ModeText {
+	return reqs[0], nil
+}
+
+// searchRequests validates searches and embeds, in one call, the query
+// texts of those that need a vector. Field names in errors start with
+// prefix and, for a batch, the search's index ("searches[3].query").
+func (sv *service) searchRequests(ctx context.Context, c *index.Collection, rs []*ragv1.SearchRequest, prefix string) ([]index.SearchRequest, error) {
+	field := func(i int, name string) string {
+		if prefix == "" {
+			return name
+		}
+		return fmt.Sprintf("%s[%d].%s", prefix, i, name)
+	}
+	reqs := make([]index.SearchRequest, len(rs))
+	for i, r := range rs {
+		req, err := sv.s.cfg.Limits.search(r)
+		if err != nil {
+			var fe *fieldError
+			if prefix != "" && errors.As(err, &fe) {
+				return nil, badField(field(i, fe.field), "%s", fe.msg)
+			}
+			return nil, err
+		}
+		reqs[i] = req
+	}
+	var need []int
+	for i, req := range reqs {
+		if req.Vector == nil && req.Text != "" && req.Mode != index.ModeText {
+			need = append(need, i)
+		}
+	}
+	if len(need) > 0 {
 		emb, err := sv.embedder(c)
 		if err != nil {
-			return req, err
+			return nil, err
 		}
-		if emb != nil {
-			// A query goes ahead of bulk work queued for the embedder.
-			vs, err := emb.Embed(embed.WithPriority(ctx, embed.PriorityQuery), []string{req.Text})
+		for emb != nil && len(need) > 0 {
+			texts := make([]string, len(need))
+			for j, i := range need {
+				texts[j] = reqs[i].Text
+			}
+			// Queries go ahead of bulk work queued for the embedder.
+			vs, err := emb.Embed(embed.WithPriority(ctx, embed.PriorityQuery), texts)
 			var te *embed.TextError
 			switch {
-			case errors.As(err, &te) && req.Mode == index.ModeVector:
-				return req, badField("query", "has nothing to embed (no letters or digits)")
-			case errors.As(err, &te):
+			case errors.As(err, &te) && te.Index >= 0 && te.Index < len(need):
+				i := need[te.Index]
+				if reqs[i].Mode == index.ModeVector {
+					return nil, badField(field(i, "query"), "has nothing to embed (no letters or digits)")
+				}
 				// Nothing to embed: the text leg alone may still match.
-				req.Mode = index.ModeText
+				reqs[i].Mode = index.ModeText
+				need = append(need[:te.Index], need[te.Index+1:]...)
+				continue
 			case err != nil:
-				return req, err
-			default:
-				req.Vector = vs[0]
+				return nil, err
+			}
+			for j, i := range need {
+				reqs[i].Vector = vs[j]
+			}
+			need = nil
+		}
+	}
+	for i, req := range reqs {
+		if req.Mode == index.ModeVector && req.Vector == nil {
+			if rs[i].GetQuery() == "" {
+				return nil, badField(field(i, "vector"), "is required for a vector search (or a query, in a collection with an embedder)")
+			}
+			return nil, badField(field(i, "vector"), "is required for a vector search: collection %q has no embedder for the query", c.Name())
+		}
+		if req.Vector == nil && req.Text == "" {
+			return nil, badField(field(i, "query"), "neither query nor vector given")
+		}
+	}
+	return reqs, nil
+}
+
+// SearchBatch implements ragv1.DocumentsServer.
+func (d *documents) SearchBatch(ctx context.Context, r *ragv1.SearchBatchRequest) (*ragv1.SearchBatchResponse, error) {
+	start := time.Now()
+	c, err := d.sv.collection("collection", r.GetCollection())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	l := d.sv.s.cfg.Limits
+	switch n := len(r.GetSearches()); {
+	case n == 0:
+		return nil, grpcError(badField("searches", "is empty; give at least one search"))
+	case n > l.MaxBatchSearches:
+		return nil, grpcError(badField("searches", "%d searches exceed the limit of %d (--max-batch-searches); split the request", n, l.MaxBatchSearches))
+	}
+	for i, s := range r.GetSearches() {
+		if s.GetCollection() != "" && s.GetCollection() != r.GetCollection() {
+			return nil, grpcError(badField(fmt.Sprintf("searches[%d].collection", i), "%q differs from the batch's %q", s.GetCollection(), r.GetCollection()))
+		}
+	}
+	reqs, err := d.sv.searchRequests(ctx, c, r.GetSearches(), "searches")
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	res, err := c.SearchBatch(ctx, reqs)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	resp := &ragv1.SearchBatchResponse{Results: make([]*ragv1.SearchResponse, len(res))}
+	for i, one := range res {
+		out := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(one.Hits)), TookMs: float64(one.Took.Microseconds()) / 1000}
+		for j, h := range one.Hits {
+			if out.Results[j], err = hitToProto(h); err != nil {
+				return nil, grpcError(err)
 			}
 		}
+		resp.Results[i] = out
 	}
-	if req.Mode == index.ModeVector && req.Vector == nil {
-		if r.GetQuery() == "" {
-			return req, badField("vector", "is required for a vector search (or a query, in a collection with an embedder)")
-		}
-		return req, badField("vector", "is required for a vector search: collection %q has no embedder for the query", r.GetCollection())
-	}
-	if req.Vector == nil && req.Text == "" {
-		return req, badField("query", "neither query nor vector given")
-	}
-	return req, nil
+	resp.TookMs = float64(time.Since(start).Microseconds()) / 1000
+	return resp, nil
 }
 
 // embeddings is the Embeddings service.

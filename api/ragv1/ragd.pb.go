@@ -337,7 +337,15 @@ type Collection struct {
 	// numbers: proto3 JSON writes 64-bit integers as strings.)
 	Documents int32 `protobuf:"varint,9,opt,name=documents,proto3" json:"documents,omitempty"`
 	// vectors in the collection's graphs: the documents that have one.
-	Vectors       int32 `protobuf:"varint,10,opt,name=vectors,proto3" json:"vectors,omitempty"`
+	Vectors int32 `protobuf:"varint,10,opt,name=vectors,proto3" json:"vectors,omitempty"`
+	// tombstones: vectors deleted or replaced that are still in the graphs,
+	// awaiting background compaction (searches walk through them).
+	Tombstones int32 `protobuf:"varint,11,opt,name=tombstones,proto3" json:"tombstones,omitempty"`
+	// compacting: shards with a compaction cycle in progress.
+	Compacting int32 `protobuf:"varint,12,opt,name=compacting,proto3" json:"compacting,omitempty"`
+	// unrepaired: stored documents a graph or text index may not reflect yet
+	// (an apply failed and its repair from the store is being retried).
+	Unrepaired    int32 `protobuf:"varint,13,opt,name=unrepaired,proto3" json:"unrepaired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +446,27 @@ func (x *Collection) GetDocuments() int32 {
 func (x *Collection) GetVectors() int32 {
 	if x != nil {
 		return x.Vectors
+	}
+	return 0
+}
+
+func (x *Collection) GetTombstones() int32 {
+	if x != nil {
+		return x.Tombstones
+	}
+	return 0
+}
+
+func (x *Collection) GetCompacting() int32 {
+	if x != nil {
+		return x.Compacting
+	}
+	return 0
+}
+
+func (x *Collection) GetUnrepaired() int32 {
+	if x != nil {
+		return x.Unrepaired
 	}
 	return 0
 }
@@ -2276,6 +2305,113 @@ func (*AskEvent_Delta) isAskEvent_Event() {}
 
 func (*AskEvent_Done) isAskEvent_Event() {}
 
+type SearchBatchRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Collection string                 `protobuf:"bytes,1,opt,name=collection,proto3" json:"collection,omitempty"`
+	// searches: each as in Search; their collection field, when set, must be
+	// this one. At most --max-batch-searches of them.
+	Searches      []*SearchRequest `protobuf:"bytes,2,rep,name=searches,proto3" json:"searches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchBatchRequest) Reset() {
+	*x = SearchBatchRequest{}
+	mi := &file_ragd_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchBatchRequest) ProtoMessage() {}
+
+func (x *SearchBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchBatchRequest.ProtoReflect.Descriptor instead.
+func (*SearchBatchRequest) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SearchBatchRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *SearchBatchRequest) GetSearches() []*SearchRequest {
+	if x != nil {
+		return x.Searches
+	}
+	return nil
+}
+
+type SearchBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results: one response per search, in request order.
+	Results       []*SearchResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	TookMs        float64           `protobuf:"fixed64,2,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchBatchResponse) Reset() {
+	*x = SearchBatchResponse{}
+	mi := &file_ragd_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchBatchResponse) ProtoMessage() {}
+
+func (x *SearchBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchBatchResponse.ProtoReflect.Descriptor instead.
+func (*SearchBatchResponse) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SearchBatchResponse) GetResults() []*SearchResponse {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *SearchBatchResponse) GetTookMs() float64 {
+	if x != nil {
+		return x.TookMs
+	}
+	return 0
+}
+
 type CreateEmbeddingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// input: the texts (REST also takes a single string).
@@ -2294,7 +2430,7 @@ type CreateEmbeddingRequest struct {
 
 func (x *CreateEmbeddingRequest) Reset() {
 	*x = CreateEmbeddingRequest{}
-	mi := &file_ragd_proto_msgTypes[32]
+	mi := &file_ragd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2442,7 @@ func (x *CreateEmbeddingRequest) String() string {
 func (*CreateEmbeddingRequest) ProtoMessage() {}
 
 func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[32]
+	mi := &file_ragd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2455,7 @@ func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingRequest.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{32}
+	return file_ragd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateEmbeddingRequest) GetInput() []string {
@@ -2368,7 +2504,7 @@ type Embedding struct {
 
 func (x *Embedding) Reset() {
 	*x = Embedding{}
-	mi := &file_ragd_proto_msgTypes[33]
+	mi := &file_ragd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2516,7 @@ func (x *Embedding) String() string {
 func (*Embedding) ProtoMessage() {}
 
 func (x *Embedding) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[33]
+	mi := &file_ragd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2529,7 @@ func (x *Embedding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
 func (*Embedding) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{33}
+	return file_ragd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Embedding) GetObject() string {
@@ -2427,7 +2563,7 @@ type EmbeddingUsage struct {
 
 func (x *EmbeddingUsage) Reset() {
 	*x = EmbeddingUsage{}
-	mi := &file_ragd_proto_msgTypes[34]
+	mi := &file_ragd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2575,7 @@ func (x *EmbeddingUsage) String() string {
 func (*EmbeddingUsage) ProtoMessage() {}
 
 func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[34]
+	mi := &file_ragd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2588,7 @@ func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbeddingUsage.ProtoReflect.Descriptor instead.
 func (*EmbeddingUsage) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{34}
+	return file_ragd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *EmbeddingUsage) GetPromptTokens() int32 {
@@ -2481,7 +2617,7 @@ type CreateEmbeddingResponse struct {
 
 func (x *CreateEmbeddingResponse) Reset() {
 	*x = CreateEmbeddingResponse{}
-	mi := &file_ragd_proto_msgTypes[35]
+	mi := &file_ragd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2629,7 @@ func (x *CreateEmbeddingResponse) String() string {
 func (*CreateEmbeddingResponse) ProtoMessage() {}
 
 func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[35]
+	mi := &file_ragd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2642,7 @@ func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingResponse.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{35}
+	return file_ragd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateEmbeddingResponse) GetObject() string {
@@ -2569,7 +2705,7 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06shards\x18\x04 \x01(\x05R\x06shards\x123\n" +
 	"\bembedder\x18\x05 \x01(\v2\x17.ragd.v1.EmbedderConfigR\bembedder\x12'\n" +
 	"\x04hnsw\x18\x06 \x01(\v2\x13.ragd.v1.HnswConfigR\x04hnsw\x12'\n" +
-	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xe8\x02\n" +
+	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xc8\x03\n" +
 	"\n" +
 	"Collection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -2583,7 +2719,16 @@ const file_ragd_proto_rawDesc = "" +
 	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1c\n" +
 	"\tdocuments\x18\t \x01(\x05R\tdocuments\x12\x18\n" +
 	"\avectors\x18\n" +
-	" \x01(\x05R\avectors\"\x18\n" +
+	" \x01(\x05R\avectors\x12\x1e\n" +
+	"\n" +
+	"tombstones\x18\v \x01(\x05R\n" +
+	"tombstones\x12\x1e\n" +
+	"\n" +
+	"compacting\x18\f \x01(\x05R\n" +
+	"compacting\x12\x1e\n" +
+	"\n" +
+	"unrepaired\x18\r \x01(\x05R\n" +
+	"unrepaired\"\x18\n" +
 	"\x16ListCollectionsRequest\"P\n" +
 	"\x17ListCollectionsResponse\x125\n" +
 	"\vcollections\x18\x01 \x03(\v2\x13.ragd.v1.CollectionR\vcollections\"*\n" +
@@ -2734,7 +2879,15 @@ const file_ragd_proto_rawDesc = "" +
 	"\bAskEvent\x12)\n" +
 	"\x05delta\x18\x01 \x01(\v2\x11.ragd.v1.AskDeltaH\x00R\x05delta\x12*\n" +
 	"\x04done\x18\x02 \x01(\v2\x14.ragd.v1.AskResponseH\x00R\x04doneB\a\n" +
-	"\x05event\"\xa1\x01\n" +
+	"\x05event\"h\n" +
+	"\x12SearchBatchRequest\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x01 \x01(\tR\n" +
+	"collection\x122\n" +
+	"\bsearches\x18\x02 \x03(\v2\x16.ragd.v1.SearchRequestR\bsearches\"a\n" +
+	"\x13SearchBatchResponse\x121\n" +
+	"\aresults\x18\x01 \x03(\v2\x17.ragd.v1.SearchResponseR\aresults\x12\x17\n" +
+	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\"\xa1\x01\n" +
 	"\x16CreateEmbeddingRequest\x12\x14\n" +
 	"\x05input\x18\x01 \x03(\tR\x05input\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12\x1e\n" +
@@ -2759,7 +2912,7 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06Create\x12 .ragd.v1.CreateCollectionRequest\x1a\x13.ragd.v1.Collection\x12I\n" +
 	"\x04List\x12\x1f.ragd.v1.ListCollectionsRequest\x1a .ragd.v1.ListCollectionsResponse\x129\n" +
 	"\x03Get\x12\x1d.ragd.v1.GetCollectionRequest\x1a\x13.ragd.v1.Collection\x12M\n" +
-	"\x06Delete\x12 .ragd.v1.DeleteCollectionRequest\x1a!.ragd.v1.DeleteCollectionResponse2\x80\x04\n" +
+	"\x06Delete\x12 .ragd.v1.DeleteCollectionRequest\x1a!.ragd.v1.DeleteCollectionResponse2\xca\x04\n" +
 	"\tDocuments\x12K\n" +
 	"\x06Upsert\x12\x1f.ragd.v1.UpsertDocumentsRequest\x1a .ragd.v1.UpsertDocumentsResponse\x12P\n" +
 	"\fUpsertStream\x12\x1f.ragd.v1.UpsertDocumentsRequest\x1a\x1d.ragd.v1.UpsertStreamResponse(\x01\x125\n" +
@@ -2768,7 +2921,8 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06Delete\x12\x1e.ragd.v1.DeleteDocumentRequest\x1a .ragd.v1.DeleteDocumentsResponse\x12O\n" +
 	"\n" +
 	"DeleteMany\x12\x1f.ragd.v1.DeleteDocumentsRequest\x1a .ragd.v1.DeleteDocumentsResponse\x129\n" +
-	"\x06Search\x12\x16.ragd.v1.SearchRequest\x1a\x17.ragd.v1.SearchResponse2:\n" +
+	"\x06Search\x12\x16.ragd.v1.SearchRequest\x1a\x17.ragd.v1.SearchResponse\x12H\n" +
+	"\vSearchBatch\x12\x1b.ragd.v1.SearchBatchRequest\x1a\x1c.ragd.v1.SearchBatchResponse2:\n" +
 	"\aAnswers\x12/\n" +
 	"\x03Ask\x12\x13.ragd.v1.AskRequest\x1a\x11.ragd.v1.AskEvent0\x012Y\n" +
 	"\n" +
@@ -2787,7 +2941,7 @@ func file_ragd_proto_rawDescGZIP() []byte {
 	return file_ragd_proto_rawDescData
 }
 
-var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_ragd_proto_goTypes = []any{
 	(*EmbedderConfig)(nil),           // 0: ragd.v1.EmbedderConfig
 	(*HnswConfig)(nil),               // 1: ragd.v1.HnswConfig
@@ -2821,12 +2975,14 @@ var file_ragd_proto_goTypes = []any{
 	(*AskResponse)(nil),              // 29: ragd.v1.AskResponse
 	(*AskDelta)(nil),                 // 30: ragd.v1.AskDelta
 	(*AskEvent)(nil),                 // 31: ragd.v1.AskEvent
-	(*CreateEmbeddingRequest)(nil),   // 32: ragd.v1.CreateEmbeddingRequest
-	(*Embedding)(nil),                // 33: ragd.v1.Embedding
-	(*EmbeddingUsage)(nil),           // 34: ragd.v1.EmbeddingUsage
-	(*CreateEmbeddingResponse)(nil),  // 35: ragd.v1.CreateEmbeddingResponse
-	(*timestamppb.Timestamp)(nil),    // 36: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),          // 37: google.protobuf.Struct
+	(*SearchBatchRequest)(nil),       // 32: ragd.v1.SearchBatchRequest
+	(*SearchBatchResponse)(nil),      // 33: ragd.v1.SearchBatchResponse
+	(*CreateEmbeddingRequest)(nil),   // 34: ragd.v1.CreateEmbeddingRequest
+	(*Embedding)(nil),                // 35: ragd.v1.Embedding
+	(*EmbeddingUsage)(nil),           // 36: ragd.v1.EmbeddingUsage
+	(*CreateEmbeddingResponse)(nil),  // 37: ragd.v1.CreateEmbeddingResponse
+	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),          // 39: google.protobuf.Struct
 }
 var file_ragd_proto_depIdxs = []int32{
 	0,  // 0: ragd.v1.CreateCollectionRequest.embedder:type_name -> ragd.v1.EmbedderConfig
@@ -2835,57 +2991,61 @@ var file_ragd_proto_depIdxs = []int32{
 	0,  // 3: ragd.v1.Collection.embedder:type_name -> ragd.v1.EmbedderConfig
 	1,  // 4: ragd.v1.Collection.hnsw:type_name -> ragd.v1.HnswConfig
 	2,  // 5: ragd.v1.Collection.text:type_name -> ragd.v1.TextConfig
-	36, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
+	38, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
 	4,  // 7: ragd.v1.ListCollectionsResponse.collections:type_name -> ragd.v1.Collection
-	37, // 8: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
+	39, // 8: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
 	10, // 9: ragd.v1.UpsertDocumentsRequest.documents:type_name -> ragd.v1.Document
 	10, // 10: ragd.v1.ScanDocumentsResponse.documents:type_name -> ragd.v1.Document
-	37, // 11: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
-	37, // 12: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
-	37, // 13: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
+	39, // 11: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
+	39, // 12: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
+	39, // 13: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
 	21, // 14: ragd.v1.SearchResult.scores:type_name -> ragd.v1.LegScores
 	22, // 15: ragd.v1.SearchResult.ranks:type_name -> ragd.v1.LegRanks
 	23, // 16: ragd.v1.SearchResponse.results:type_name -> ragd.v1.SearchResult
-	37, // 17: ragd.v1.AskRequest.filter:type_name -> google.protobuf.Struct
-	37, // 18: ragd.v1.Passage.metadata:type_name -> google.protobuf.Struct
+	39, // 17: ragd.v1.AskRequest.filter:type_name -> google.protobuf.Struct
+	39, // 18: ragd.v1.Passage.metadata:type_name -> google.protobuf.Struct
 	26, // 19: ragd.v1.AskResponse.citations:type_name -> ragd.v1.Citation
 	27, // 20: ragd.v1.AskResponse.passages:type_name -> ragd.v1.Passage
 	28, // 21: ragd.v1.AskResponse.usage:type_name -> ragd.v1.AskUsage
 	30, // 22: ragd.v1.AskEvent.delta:type_name -> ragd.v1.AskDelta
 	29, // 23: ragd.v1.AskEvent.done:type_name -> ragd.v1.AskResponse
-	33, // 24: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
-	34, // 25: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
-	3,  // 26: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
-	5,  // 27: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
-	7,  // 28: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
-	8,  // 29: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
-	11, // 30: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
-	11, // 31: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
-	14, // 32: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
-	15, // 33: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
-	17, // 34: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
-	18, // 35: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
-	20, // 36: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
-	25, // 37: ragd.v1.Answers.Ask:input_type -> ragd.v1.AskRequest
-	32, // 38: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
-	4,  // 39: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
-	6,  // 40: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
-	4,  // 41: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
-	9,  // 42: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
-	12, // 43: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
-	13, // 44: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
-	10, // 45: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
-	16, // 46: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
-	19, // 47: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
-	19, // 48: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
-	24, // 49: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
-	31, // 50: ragd.v1.Answers.Ask:output_type -> ragd.v1.AskEvent
-	35, // 51: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
-	39, // [39:52] is the sub-list for method output_type
-	26, // [26:39] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	20, // 24: ragd.v1.SearchBatchRequest.searches:type_name -> ragd.v1.SearchRequest
+	24, // 25: ragd.v1.SearchBatchResponse.results:type_name -> ragd.v1.SearchResponse
+	35, // 26: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
+	36, // 27: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
+	3,  // 28: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
+	5,  // 29: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
+	7,  // 30: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
+	8,  // 31: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
+	11, // 32: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
+	11, // 33: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
+	14, // 34: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
+	15, // 35: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
+	17, // 36: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
+	18, // 37: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
+	20, // 38: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
+	32, // 39: ragd.v1.Documents.SearchBatch:input_type -> ragd.v1.SearchBatchRequest
+	25, // 40: ragd.v1.Answers.Ask:input_type -> ragd.v1.AskRequest
+	34, // 41: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
+	4,  // 42: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
+	6,  // 43: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
+	4,  // 44: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
+	9,  // 45: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
+	12, // 46: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
+	13, // 47: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
+	10, // 48: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
+	16, // 49: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
+	19, // 50: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
+	19, // 51: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
+	24, // 52: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
+	33, // 53: ragd.v1.Documents.SearchBatch:output_type -> ragd.v1.SearchBatchResponse
+	31, // 54: ragd.v1.Answers.Ask:output_type -> ragd.v1.AskEvent
+	37, // 55: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
+	42, // [42:56] is the sub-list for method output_type
+	28, // [28:42] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ragd_proto_init() }
@@ -2908,7 +3068,7 @@ func file_ragd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ragd_proto_rawDesc), len(file_ragd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

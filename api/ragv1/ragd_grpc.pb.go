@@ -258,6 +258,7 @@ const (
 	Documents_Delete_FullMethodName       = "/ragd.v1.Documents/Delete"
 	Documents_DeleteMany_FullMethodName   = "/ragd.v1.Documents/DeleteMany"
 	Documents_Search_FullMethodName       = "/ragd.v1.Documents/Search"
+	Documents_SearchBatch_FullMethodName  = "/ragd.v1.Documents/SearchBatch"
 )
 
 // DocumentsClient is the client API for Documents service.
@@ -283,6 +284,11 @@ type DocumentsClient interface {
 	DeleteMany(ctx context.Context, in *DeleteDocumentsRequest, opts ...grpc.CallOption) (*DeleteDocumentsResponse, error)
 	// Search finds documents by vector, keywords or both. Read role.
 	Search(ctx context.Context, in *SearchRequest, opts ...grpc.CallOption) (*SearchResponse, error)
+	// SearchBatch runs many searches of one collection at once: they may mix
+	// modes and filters; a filter shared by several is evaluated once, and
+	// vector legs run as one exact matrix product where that is cheaper than
+	// one graph walk each. Read role.
+	SearchBatch(ctx context.Context, in *SearchBatchRequest, opts ...grpc.CallOption) (*SearchBatchResponse, error)
 }
 
 type documentsClient struct {
@@ -366,6 +372,16 @@ func (c *documentsClient) Search(ctx context.Context, in *SearchRequest, opts ..
 	return out, nil
 }
 
+func (c *documentsClient) SearchBatch(ctx context.Context, in *SearchBatchRequest, opts ...grpc.CallOption) (*SearchBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchBatchResponse)
+	err := c.cc.Invoke(ctx, Documents_SearchBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DocumentsServer is the server API for Documents service.
 // All implementations must embed UnimplementedDocumentsServer
 // for forward compatibility.
@@ -389,6 +405,11 @@ type DocumentsServer interface {
 	DeleteMany(context.Context, *DeleteDocumentsRequest) (*DeleteDocumentsResponse, error)
 	// Search finds documents by vector, keywords or both. Read role.
 	Search(context.Context, *SearchRequest) (*SearchResponse, error)
+	// SearchBatch runs many searches of one collection at once: they may mix
+	// modes and filters; a filter shared by several is evaluated once, and
+	// vector legs run as one exact matrix product where that is cheaper than
+	// one graph walk each. Read role.
+	SearchBatch(context.Context, *SearchBatchRequest) (*SearchBatchResponse, error)
 	mustEmbedUnimplementedDocumentsServer()
 }
 
@@ -419,6 +440,9 @@ func (UnimplementedDocumentsServer) DeleteMany(context.Context, *DeleteDocuments
 }
 func (UnimplementedDocumentsServer) Search(context.Context, *SearchRequest) (*SearchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Search not implemented")
+}
+func (UnimplementedDocumentsServer) SearchBatch(context.Context, *SearchBatchRequest) (*SearchBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchBatch not implemented")
 }
 func (UnimplementedDocumentsServer) mustEmbedUnimplementedDocumentsServer() {}
 func (UnimplementedDocumentsServer) testEmbeddedByValue()                   {}
@@ -556,6 +580,24 @@ func _Documents_Search_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Documents_SearchBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DocumentsServer).SearchBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Documents_SearchBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DocumentsServer).SearchBatch(ctx, req.(*SearchBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Documents_ServiceDesc is the grpc.ServiceDesc for Documents service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -586,6 +628,10 @@ var Documents_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Search",
 			Handler:    _Documents_Search_Handler,
+		},
+		{
+			MethodName: "SearchBatch",
+			Handler:    _Documents_SearchBatch_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -118,9 +118,17 @@ func mainErr() error {
 		name string
 		call func(context.Context, *rand.Rand) error
 	}{
-		{"ask", func(ctx context.Context, r *rand.Rand) error { _, err := ask(ctx, hc, base, question(r), false); return err }},
-		{"ask stream", func(ctx context.Context, r *rand.Rand) error { _, err := ask(ctx, hc, base, question(r), true); return err }},
-		{"llm", func(ctx context.Context, _ *rand.Rand) error { return post(ctx, hc, llm.BaseURL()+"/chat/completions", replay) }},
+		{"ask", func(ctx context.Context, r *rand.Rand) error {
+			_, err := ask(ctx, hc, base, question(r), false)
+			return err
+		}},
+		{"ask stream", func(ctx context.Context, r *rand.Rand) error {
+			_, err := ask(ctx, hc, base, question(r), true)
+			return err
+		}},
+		{"llm", func(ctx context.Context, _ *rand.Rand) error {
+			return post(ctx, hc, llm.BaseURL()+"/chat/completions", replay)
+		}},
 		{"search", func(ctx context.Context, r *rand.Rand) error {
 			body, _ := json.Marshal(map[string]any{"query": question(r), "k": *kFlag})
 			return post(ctx, hc, base+"/v1/collections/"+coll+"/search", body)

@@ -121,6 +121,7 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.limits.MaxEmbedInputs, "max-embed-inputs", def.MaxEmbedInputs, "most texts in one /v1/embeddings request")
 	f.IntVar(&o.limits.MaxInFlight, "max-in-flight", def.MaxInFlight, "most requests served at once; more get 429")
 	f.IntVar(&o.limits.MaxBufferedBytes, "max-buffered-bytes", def.MaxBufferedBytes, "most REST body bytes held in memory at once; more get 429")
+	f.IntVar(&o.limits.MaxBatchSearches, "max-batch-searches", def.MaxBatchSearches, "most searches in one search:batch request")
 	f.IntVar(&o.limits.ReadEmbedRate, "read-embed-rate", def.ReadEmbedRate, "texts per second a read key may send to the OpenAI-compatible endpoint through /v1/embeddings")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug (a line per request), info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text or json")

@@ -9,7 +9,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	require.Equal(t, Config{Analyzer: "en", K1: 1.2, B: 0.75}, DefaultConfig())
+	require.Equal(t, Config{Analyzer: "en", K1: new(1.2), B: new(0.75)}, DefaultConfig())
 	cases := []struct {
 		name string
 		cfg  Config
@@ -17,16 +17,18 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero is the default", Config{}, true},
 		{"standard", Config{Analyzer: "standard"}, true},
-		{"cjk", Config{Analyzer: "cjk", K1: 0.9, B: 0.4}, true},
-		{"b one", Config{B: 1}, true},
+		{"cjk", Config{Analyzer: "cjk", K1: new(0.9), B: new(0.4)}, true},
+		{"b one", Config{B: new(1.0)}, true},
+		{"b zero", Config{B: new(0.0)}, true},
+		{"k1 zero", Config{K1: new(0.0)}, true},
 		{"unknown analyzer", Config{Analyzer: "klingon"}, false},
 		{"analyzer case", Config{Analyzer: "EN"}, false},
-		{"negative k1", Config{K1: -1}, false},
-		{"huge k1", Config{K1: 1000}, false},
-		{"NaN k1", Config{K1: nan()}, false},
-		{"negative b", Config{B: -0.1}, false},
-		{"b above one", Config{B: 1.5}, false},
-		{"NaN b", Config{B: nan()}, false},
+		{"negative k1", Config{K1: new(-1.0)}, false},
+		{"huge k1", Config{K1: new(1000.0)}, false},
+		{"NaN k1", Config{K1: new(nan())}, false},
+		{"negative b", Config{B: new(-0.1)}, false},
+		{"b above one", Config{B: new(1.5)}, false},
+		{"NaN b", Config{B: new(nan())}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -168,9 +168,11 @@ func search(t *testing.T, ix *Index, query string, k int, allow Allow) []Hit {
 }
 
 func TestSearchMatchesFormula(t *testing.T) {
-	params := []struct{ k1, b float64 }{{1.2, 0.75}, {0.9, 0.4}, {2, 1}}
+	// b = 0 (no length normalisation) and k1 = 0 (binary term frequency)
+	// are legal settings, not "the default".
+	params := []struct{ k1, b float64 }{{1.2, 0.75}, {0.9, 0.4}, {2, 1}, {1.2, 0}, {0, 0.75}}
 	for _, p := range params {
-		ix := openT(t, Config{K1: p.k1, B: p.b})
+		ix := openT(t, Config{K1: new(p.k1), B: new(p.b)})
 		docs := docsOf(100, corpus...)
 		require.NoError(t, ix.Apply(1, docs, nil))
 		o := newOracle(ix, docs, p.k1, p.b)

@@ -59,13 +59,14 @@ type Config struct {
 	// stemming, bleve's "en", which on Cranfield scores as well as Lucene's
 	// EnglishAnalyzer.
 	Analyzer string
-	// K1 is BM25's term-frequency saturation. Default 1.2, Lucene's and
-	// Elasticsearch's. Zero means the default.
-	K1 float64
-	// B is BM25's length normalisation, from 0 (none) to 1 (full).
-	// Default 0.75, Lucene's and Elasticsearch's. Zero means the default;
-	// for (almost) no normalisation use a tiny value such as 1e-9.
-	B float64
+	// K1 is BM25's term-frequency saturation, from 0 (a term counts once
+	// however often it occurs) to 100. nil means the default, 1.2, Lucene's
+	// and Elasticsearch's.
+	K1 *float64
+	// B is BM25's length normalisation, from 0 (none) to 1 (full). nil
+	// means the default, 0.75, Lucene's and Elasticsearch's; 0 turns
+	// length normalisation off.
+	B *float64
 }
 
 // DefaultConfig returns the defaults: English analysis, k1 1.2, b 0.75.
@@ -73,31 +74,37 @@ func DefaultConfig() Config {
 	return Config{}.withDefaults()
 }
 
+// withDefaults fills in the defaults. The result shares no memory with c.
 func (c Config) withDefaults() Config {
 	if c.Analyzer == "" {
 		c.Analyzer = "en"
 	}
-	if c.K1 == 0 {
-		c.K1 = 1.2
+	if c.K1 == nil {
+		c.K1 = new(1.2)
+	} else {
+		c.K1 = new(*c.K1)
 	}
-	if c.B == 0 {
-		c.B = 0.75
+	if c.B == nil {
+		c.B = new(0.75)
+	} else {
+		c.B = new(*c.B)
 	}
 	return c
 }
 
 // Validate reports the first invalid field, after applying defaults to the
-// zero ones.
+// unset ones.
 func (c Config) Validate() error {
 	c = c.withDefaults()
+	k1, b := *c.K1, *c.B
 	switch {
 	case !slices.Contains(Analyzers(), c.Analyzer):
 		return fmt.Errorf("%w: unknown analyzer %q (want one of %s)",
 			ErrInvalidConfig, c.Analyzer, strings.Join(Analyzers(), ", "))
-	case math.IsNaN(c.K1) || c.K1 < 0 || c.K1 > 100:
-		return fmt.Errorf("%w: k1 %v out of range [0, 100]", ErrInvalidConfig, c.K1)
-	case math.IsNaN(c.B) || c.B < 0 || c.B > 1:
-		return fmt.Errorf("%w: b %v out of range [0, 1]", ErrInvalidConfig, c.B)
+	case math.IsNaN(k1) || k1 < 0 || k1 > 100:
+		return fmt.Errorf("%w: k1 %v out of range [0, 100]", ErrInvalidConfig, k1)
+	case math.IsNaN(b) || b < 0 || b > 1:
+		return fmt.Errorf("%w: b %v out of range [0, 1]", ErrInvalidConfig, b)
 	}
 	return nil
 }

@@ -248,7 +248,7 @@ func TestOpenAnalyzerMismatch(t *testing.T) {
 	_, err := Open(dir, Config{Analyzer: "standard"})
 	require.ErrorIs(t, err, ErrAnalyzerMismatch)
 	require.NotErrorIs(t, err, ErrCorrupt)
-	ix := openDirT(t, dir, Config{K1: 2, B: 0.5}) // k1 and b may change
+	ix := openDirT(t, dir, Config{K1: new(2.0), B: new(0.5)}) // k1 and b may change
 	require.Equal(t, uint64(3), ix.Seq())
 }
 

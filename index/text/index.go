@@ -455,29 +455,50 @@ func storedLen(doc index.Document) (l uint64, ok bool) {
 	return l, ok
 }
 
-// Flush waits until every batch applied so far is on disk.
+// Flush waits until every batch applied so far is on disk. It holds the
+// write lock only to queue its marker batch: Apply goes on while it waits
+// for bleve's persister, which under load takes seconds.
 func (x *Index) Flush() error {
 	x.writeMu.Lock()
-	defer x.writeMu.Unlock()
-	x.mu.RLock()
+	x.mu.RLock() // held until the wait ends, so Close waits for it
 	defer x.mu.RUnlock()
 	if x.mu.closed {
+		x.writeMu.Unlock()
 		return ErrClosed
 	}
-	return x.flush()
+	done, err := x.startFlush()
+	x.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return x.waitFlush(done)
 }
 
 // flush applies a batch that changes nothing and waits for bleve to report
 // it persisted: its persister writes snapshots in order, so every earlier
 // batch is then on disk too. The caller holds writeMu.
 func (x *Index) flush() error {
+	done, err := x.startFlush()
+	if err != nil {
+		return err
+	}
+	return x.waitFlush(done)
+}
+
+// startFlush queues flush's marker batch; done receives its outcome once
+// it is persisted. The caller holds writeMu.
+func (x *Index) startFlush() (<-chan error, error) {
 	done := make(chan error, 1)
 	b := index.NewBatch()
 	b.SetInternal([]byte(keySeq), u64(x.seq.Load()))
 	b.SetPersistedCallback(func(err error) { done <- err })
 	if err := x.bi.Batch(b); err != nil {
-		return fmt.Errorf("text: flush %s: %w", x.dir, err)
+		return nil, fmt.Errorf("text: flush %s: %w", x.dir, err)
 	}
+	return done, nil
+}
+
+func (x *Index) waitFlush(done <-chan error) error {
 	t := time.NewTimer(flushTimeout)
 	defer t.Stop()
 	select {

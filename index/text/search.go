@@ -151,7 +151,7 @@ type query struct {
 }
 
 func (x *Index) prepare(terms []string, global Stats) (query, error) {
-	q := query{k1: x.cfg.K1, b: x.cfg.B}
+	q := query{k1: *x.cfg.K1, b: *x.cfg.B}
 	if global.Docs == 0 {
 		return q, nil // nothing anywhere
 	}
