@@ -192,17 +192,27 @@ func (c *Collection) SearchBatch(ctx context.Context, reqs []SearchRequest) ([]*
 		return nil, err
 	}
 
+	// Fusing and loading the hits (decoding stored documents is most of a
+	// small search's time) run for several searches at once.
 	out := make([]*SearchResponse, len(reqs))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(c.idx.cfg.SearchParallelism)
 	for i, r := range reqs {
-		hits, err := c.fuseLegs(r, vecs[i], txts[i])
-		if err != nil {
-			return nil, fmt.Errorf("searches[%d]: %w", i, err)
-		}
-		loaded, err := c.load(ctx, hits, r.IncludeVectors)
-		if err != nil {
-			return nil, fmt.Errorf("searches[%d]: %w", i, err)
-		}
-		out[i] = &SearchResponse{Hits: loaded, Took: time.Since(start)}
+		g.Go(func() error {
+			hits, err := c.fuseLegs(r, vecs[i], txts[i])
+			if err != nil {
+				return fmt.Errorf("searches[%d]: %w", i, err)
+			}
+			loaded, err := c.load(gctx, hits, r.IncludeVectors)
+			if err != nil {
+				return fmt.Errorf("searches[%d]: %w", i, err)
+			}
+			out[i] = &SearchResponse{Hits: loaded, Took: time.Since(start)}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
