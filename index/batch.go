@@ -208,6 +208,7 @@ func (c *Collection) SearchBatch(ctx context.Context, reqs []SearchRequest) ([]*
 				return fmt.Errorf("searches[%d]: %w", i, err)
 			}
 			out[i] = &SearchResponse{Hits: loaded, Took: time.Since(start)}
+			out[i].describeFusion(r)
 			return nil
 		})
 	}

@@ -29,10 +29,23 @@ type Collection struct {
 	// starts on closed shards.
 	mu     sync.RWMutex
 	closed bool // guarded by mu
+
+	// fusion is the default fusion (cfg.Fusion as calibrated since); nil
+	// for none.
+	fusion atomic.Pointer[FusionDefault]
 }
 
-// Config returns the collection's configuration.
-func (c *Collection) Config() CollectionConfig { return c.cfg.clone() }
+// Config returns the collection's configuration, with its current default
+// fusion.
+func (c *Collection) Config() CollectionConfig {
+	cc := c.cfg.clone()
+	cc.Fusion = nil
+	if f := c.fusion.Load(); f != nil {
+		x := *f
+		cc.Fusion = &x
+	}
+	return cc
+}
 
 // Name returns the collection's name.
 func (c *Collection) Name() string { return c.cfg.Name }

@@ -152,6 +152,11 @@ type CollectionConfig struct {
 	Embedder EmbedderConfig `json:"embedder"`
 	// CreatedAt is set by CreateCollection.
 	CreatedAt time.Time `json:"created_at"`
+	// Fusion is the default fusion of hybrid searches that name neither a
+	// fusion nor an alpha: set by Calibrate (or given at creation, then
+	// kept until a calibration replaces it). nil: relative fusion, alpha
+	// 0.5.
+	Fusion *FusionDefault `json:"fusion,omitempty"`
 }
 
 // HNSWConfig holds the graph parameters (see hnsw.Config).
@@ -232,6 +237,16 @@ func (c CollectionConfig) Validate() error {
 	if !nameRE.MatchString(c.Name) {
 		return fmt.Errorf("%w: collection name %q must match %s", ErrInvalidArgument, c.Name, nameRE)
 	}
+	if f := c.Fusion; f != nil {
+		switch f.Fusion {
+		case FusionRelative, FusionDBSF, FusionRRF:
+		default:
+			return fmt.Errorf("%w: fusion %q (want relative, dbsf or rrf)", ErrInvalidArgument, f.Fusion)
+		}
+		if math.IsNaN(f.Alpha) || f.Alpha < 0 || f.Alpha > 1 {
+			return fmt.Errorf("%w: fusion alpha %v out of range [0, 1]", ErrInvalidArgument, f.Alpha)
+		}
+	}
 	if c.Dimension < 0 || c.Dimension > hnsw.MaxDim {
 		return fmt.Errorf("%w: dimension %d out of range [0, %d]", ErrInvalidArgument, c.Dimension, hnsw.MaxDim)
 	}
@@ -286,6 +301,10 @@ func (c CollectionConfig) textConfig() text.Config {
 // Collection.Config and Index.Collections.
 func (c CollectionConfig) clone() CollectionConfig {
 	c.Text = c.Text.clone()
+	if c.Fusion != nil {
+		f := *c.Fusion
+		c.Fusion = &f
+	}
 	return c
 }
 

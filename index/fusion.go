@@ -2,6 +2,7 @@ package index
 
 import (
 	"cmp"
+	"math"
 	"slices"
 )
 
@@ -21,6 +22,11 @@ const (
 	// a leg that did not find it counting 0. Alpha lets a weak embedding
 	// model be a light correction to BM25.
 	FusionRelative Fusion = "relative"
+	// FusionDBSF is distribution-based score fusion (as Qdrant's dbsf):
+	// like FusionRelative, but each leg's scores are normalised by their
+	// distribution over the leg's candidates, mean − 3σ to mean + 3σ mapped
+	// to [0, 1], so that one outlying score does not squash the rest.
+	FusionDBSF Fusion = "dbsf"
 )
 
 // candidate is one hit of one leg, merged over shards.
@@ -119,8 +125,12 @@ func fuse(vec, txt []candidate, f Fusion, alpha float64, rrfK int, k int, tb *ti
 		out = append(out, h)
 		return h
 	}
-	vecNorm := minMax(vec)
-	txtNorm := minMax(txt)
+	norm := minMax
+	if f == FusionDBSF {
+		norm = distribution
+	}
+	vecNorm := norm(vec)
+	txtNorm := norm(txt)
 	for i, c := range vec {
 		h := get(c)
 		h.vecRank, h.vecRaw = i+1, c.raw
@@ -180,4 +190,30 @@ func minMax(c []candidate) func(float64) float64 {
 		return func(float64) float64 { return 1 }
 	}
 	return func(s float64) float64 { return (s - lo) / (hi - lo) }
+}
+
+// distribution returns the normalisation of distribution-based score
+// fusion: (s − (μ − 3σ)) / 6σ over the leg's candidates, so that most
+// scores fall in [0, 1] (a few outliers beyond). When every candidate scores
+// the same, each gets 1, as with minMax.
+func distribution(c []candidate) func(float64) float64 {
+	if len(c) == 0 {
+		return func(float64) float64 { return 0 }
+	}
+	var sum float64
+	for _, x := range c {
+		sum += x.score
+	}
+	mean := sum / float64(len(c))
+	var ss float64
+	for _, x := range c {
+		d := x.score - mean
+		ss += d * d
+	}
+	sd := math.Sqrt(ss / float64(len(c)))
+	if !(sd > 1e-12*math.Max(1, math.Abs(mean))) {
+		return func(float64) float64 { return 1 }
+	}
+	lo := mean - 3*sd
+	return func(s float64) float64 { return (s - lo) / (6 * sd) }
 }

@@ -118,6 +118,10 @@ func (ix *Index) collectionDir(name string) string {
 
 func (ix *Index) openCollection(cc CollectionConfig) (*Collection, error) {
 	c := &Collection{idx: ix, cfg: cc, dir: ix.collectionDir(cc.Name)}
+	if cc.Fusion != nil {
+		f := *cc.Fusion
+		c.fusion.Store(&f)
+	}
 	c.shards = make([]*shard, cc.Shards)
 	var mu sync.Mutex
 	var errs []error
@@ -192,6 +196,31 @@ func (ix *Index) CreateCollection(ctx context.Context, cc CollectionConfig) (*Co
 	return c, nil
 }
 
+// setFusionDefault records a collection's default fusion in the catalog,
+// then makes searches use it.
+func (ix *Index) setFusionDefault(c *Collection, f *FusionDefault) error {
+	ix.ddl.Lock()
+	defer ix.ddl.Unlock()
+	ix.mu.RLock()
+	cur, ok := ix.mu.collections[c.cfg.Name]
+	ix.mu.RUnlock()
+	if !ok || cur != c {
+		return fmt.Errorf("%w: collection %q was dropped", ErrClosed, c.cfg.Name)
+	}
+	cc := c.Config()
+	x := *f
+	cc.Fusion = &x
+	raw, err := encodeCatalogEntry(cc)
+	if err == nil {
+		err = ix.catalog.Put(cc.Name, raw)
+	}
+	if err != nil {
+		return fmt.Errorf("index: record the fusion of %q: %w", cc.Name, err)
+	}
+	c.fusion.Store(&x)
+	return nil
+}
+
 // Collection returns the named collection, or ErrNotFound.
 func (ix *Index) Collection(name string) (*Collection, error) {
 	ix.mu.RLock()
@@ -212,7 +241,7 @@ func (ix *Index) Collections() []CollectionConfig {
 	defer ix.mu.RUnlock()
 	out := make([]CollectionConfig, 0, len(ix.mu.collections))
 	for _, c := range ix.mu.collections {
-		out = append(out, c.cfg.clone())
+		out = append(out, c.Config())
 	}
 	slices.SortFunc(out, func(a, b CollectionConfig) int { return strings.Compare(a.Name, b.Name) })
 	return out

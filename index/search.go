@@ -38,10 +38,12 @@ type SearchRequest struct {
 	// Ef is the graph beam width; 0 uses the collection's ef_search (at
 	// least the leg's depth is used).
 	Ef int
-	// Fusion of a hybrid search; default relative.
+	// Fusion of a hybrid search. When neither Fusion nor Alpha is given,
+	// the collection's default (CollectionConfig.Fusion, set by Calibrate)
+	// applies; without one, or when only Alpha is given, relative.
 	Fusion Fusion
-	// Alpha weighs the vector leg in relative fusion, in [0, 1]; nil means
-	// 0.5.
+	// Alpha weighs the vector leg in relative and dbsf fusion, in [0, 1];
+	// nil means the collection's default, else 0.5.
 	Alpha *float64
 	// RRFK is the k of reciprocal rank fusion; default 60.
 	RRFK int
@@ -50,6 +52,8 @@ type SearchRequest struct {
 	Depth int
 	// IncludeVectors returns each hit's stored vector.
 	IncludeVectors bool
+
+	calibrated bool // Fusion and Alpha came from the collection's default
 }
 
 // Hit is one search result.
@@ -82,6 +86,12 @@ type LegRanks struct {
 type SearchResponse struct {
 	Hits []Hit
 	Took time.Duration
+	// Fusion and Alpha are what a hybrid search fused its legs with (empty
+	// for one leg); Calibrated says they are the collection's calibrated
+	// default rather than the request's or the built-in one.
+	Fusion     Fusion
+	Alpha      float64
+	Calibrated bool
 }
 
 // check validates a request and fills in its defaults.
@@ -144,12 +154,17 @@ func (c *Collection) check(req SearchRequest) (SearchRequest, error) {
 	default:
 		return bad("mode %q (want vector, text or hybrid)", req.Mode)
 	}
+	req.calibrated = false
+	if f := c.fusion.Load(); f != nil && req.Fusion == "" && req.Alpha == nil {
+		a := f.Alpha
+		req.Fusion, req.Alpha, req.calibrated = f.Fusion, &a, true
+	}
 	switch req.Fusion {
 	case "":
 		req.Fusion = FusionRelative
-	case FusionRRF, FusionRelative:
+	case FusionRRF, FusionRelative, FusionDBSF:
 	default:
-		return bad("fusion %q (want rrf or relative)", req.Fusion)
+		return bad("fusion %q (want relative, dbsf or rrf)", req.Fusion)
 	}
 	if req.Alpha == nil {
 		a := 0.5
@@ -277,7 +292,20 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if err != nil {
 		return nil, err
 	}
-	return &SearchResponse{Hits: out, Took: time.Since(start)}, nil
+	resp := &SearchResponse{Hits: out, Took: time.Since(start)}
+	resp.describeFusion(req)
+	return resp, nil
+}
+
+// describeFusion records how a hybrid search fused its legs.
+func (r *SearchResponse) describeFusion(req SearchRequest) {
+	if req.Mode != ModeHybrid {
+		return
+	}
+	r.Fusion, r.Calibrated = req.Fusion, req.calibrated
+	if req.Fusion != FusionRRF {
+		r.Alpha = *req.Alpha
+	}
 }
 
 // fuseLegs merges the shards' candidates of each leg and turns them into

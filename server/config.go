@@ -63,6 +63,12 @@ type Config struct {
 	// closed regardless. Default 20 s, under Kubernetes' default 30 s
 	// grace period.
 	ShutdownTimeout time.Duration
+	// CalibrateInterval is how often the server looks for collections
+	// whose default hybrid fusion needs calibrating (never calibrated, or
+	// grown or shrunk by half since) and calibrates them, one at a time.
+	// Default 1 minute; negative turns background calibration off
+	// (POST /v1/collections/{name}:calibrate still works).
+	CalibrateInterval time.Duration
 }
 
 // EmbedConfig configures the embedders.
@@ -260,6 +266,9 @@ func (c Config) withDefaults() Config {
 	c.Limits = c.Limits.withDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CalibrateInterval == 0 {
+		c.CalibrateInterval = time.Minute
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 20 * time.Second

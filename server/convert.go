@@ -147,10 +147,10 @@ func (l Limits) search(r *ragv1.SearchRequest) (index.SearchRequest, error) {
 		return req, badField("mode", "%q (want hybrid, vector or text)", r.GetMode())
 	}
 	switch f := index.Fusion(r.GetFusion()); f {
-	case "", index.FusionRRF, index.FusionRelative:
+	case "", index.FusionRRF, index.FusionRelative, index.FusionDBSF:
 		req.Fusion = f
 	default:
-		return req, badField("fusion", "%q (want relative or rrf)", r.GetFusion())
+		return req, badField("fusion", "%q (want dbsf, relative or rrf)", r.GetFusion())
 	}
 	k := int(r.GetK())
 	if k == 0 {
@@ -245,10 +245,25 @@ func collectionToProto(cc index.CollectionConfig, st index.Stats) *ragv1.Collect
 	if !cc.CreatedAt.IsZero() {
 		c.CreatedAt = timestampProto(cc.CreatedAt)
 	}
+	if f := cc.Fusion; f != nil {
+		c.Fusion = &ragv1.FusionDefault{Method: string(f.Fusion), Alpha: f.Alpha, Queries: int32(f.Queries), Documents: int32(f.Documents),
+			Ndcg10: f.NDCG10, Bm25Ndcg10: f.TextNDCG10, VectorNdcg10: f.VectorNDCG10}
+		if !f.CalibratedAt.IsZero() {
+			c.Fusion.CalibratedAt = timestampProto(f.CalibratedAt)
+		}
+	}
 	p := cc.Embedder.Provider
 	if p == "" {
 		p = ProviderNone
 	}
 	c.Embedder = &ragv1.EmbedderConfig{Provider: p, Model: cc.Embedder.Model, BaseUrl: cc.Embedder.BaseURL, Dimensions: int32(cc.Embedder.Dimension)}
 	return c
+}
+
+// fusionToProto describes how a search fused its legs; nil for one leg.
+func fusionToProto(r *index.SearchResponse) *ragv1.SearchFusion {
+	if r.Fusion == "" {
+		return nil
+	}
+	return &ragv1.SearchFusion{Method: string(r.Fusion), Alpha: r.Alpha, Calibrated: r.Calibrated}
 }

@@ -71,6 +71,7 @@ var methodRoles = map[string]Role{
 	"/ragd.v1.Collections/Delete":    RoleAdmin,
 	"/ragd.v1.Collections/List":      RoleRead,
 	"/ragd.v1.Collections/Get":       RoleRead,
+	"/ragd.v1.Collections/Calibrate": RoleAdmin,
 	"/ragd.v1.Documents/Upsert":      RoleWrite,
 	upsertStreamMethod:               RoleWrite,
 	"/ragd.v1.Documents/Delete":      RoleWrite,

@@ -78,6 +78,10 @@ func (r *restCollections) Get(ctx context.Context, req *ragv1.GetCollectionReque
 	return call(r.c, ctx, "/ragd.v1.Collections/Get", req, r.sv.Get)
 }
 
+func (r *restCollections) Calibrate(ctx context.Context, req *ragv1.CalibrateCollectionRequest) (*ragv1.Collection, error) {
+	return call(r.c, ctx, "/ragd.v1.Collections/Calibrate", req, r.sv.Calibrate)
+}
+
 func (r *restCollections) Delete(ctx context.Context, req *ragv1.DeleteCollectionRequest) (*ragv1.DeleteCollectionResponse, error) {
 	return call(r.c, ctx, "/ragd.v1.Collections/Delete", req, r.sv.Delete)
 }

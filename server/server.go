@@ -83,6 +83,7 @@ type Server struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	stopping     atomic.Bool
+	stopCh       chan struct{} // closed when Shutdown begins
 }
 
 // New builds a server from cfg; it neither listens nor opens the index.
@@ -95,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Index.Logger = cfg.Logger
 	}
 	s := &Server{
+		stopCh:   make(chan struct{}),
 		cfg:      cfg,
 		logger:   cfg.Logger,
 		reg:      cfg.Registry,
@@ -287,6 +289,13 @@ func (s *Server) load(preload bool) {
 		}
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if s.cfg.CalibrateInterval > 0 {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.calibrateLoop(s.cfg.CalibrateInterval, s.stopCh)
+		}()
+	}
 	s.logger.Info("ready", "collections", len(ix.Collections()), "dur", time.Since(start).Round(time.Millisecond))
 }
 
@@ -403,6 +412,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	started, inProcess := s.life.started, s.life.inProcess
 	s.life.Unlock()
 	s.stopping.Store(true)
+	close(s.stopCh)
 	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	defer cancel()

@@ -499,7 +499,7 @@ func (d *documents) Search(ctx context.Context, r *ragv1.SearchRequest) (*ragv1.
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	resp := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(res.Hits))}
+	resp := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(res.Hits)), Fusion: fusionToProto(res)}
 	for i, h := range res.Hits {
 		if resp.Results[i], err = hitToProto(h); err != nil {
 			return nil, grpcError(err)
@@ -622,7 +622,7 @@ func (d *documents) SearchBatch(ctx context.Context, r *ragv1.SearchBatchRequest
 	}
 	resp := &ragv1.SearchBatchResponse{Results: make([]*ragv1.SearchResponse, len(res))}
 	for i, one := range res {
-		out := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(one.Hits)), TookMs: float64(one.Took.Microseconds()) / 1000}
+		out := &ragv1.SearchResponse{Results: make([]*ragv1.SearchResult, len(one.Hits)), TookMs: float64(one.Took.Microseconds()) / 1000, Fusion: fusionToProto(one)}
 		for j, h := range one.Hits {
 			if out.Results[j], err = hitToProto(h); err != nil {
 				return nil, grpcError(err)

@@ -88,6 +88,8 @@ func toStatus(err error) *status.Status {
 		return status.New(codes.NotFound, strings.TrimPrefix(err.Error(), index.ErrNotFound.Error()+": "))
 	case errors.Is(err, index.ErrExists):
 		return status.New(codes.AlreadyExists, strings.TrimPrefix(err.Error(), index.ErrExists.Error()+": "))
+	case errors.Is(err, index.ErrTooFewDocuments):
+		return status.New(codes.FailedPrecondition, err.Error()+"; add documents, then calibrate again")
 	case errors.Is(err, index.ErrClosed):
 		return status.New(codes.Unavailable, "the collection was dropped or the server is shutting down")
 	case errors.Is(err, index.ErrCorrupt):

@@ -345,7 +345,10 @@ type Collection struct {
 	Compacting int32 `protobuf:"varint,12,opt,name=compacting,proto3" json:"compacting,omitempty"`
 	// unrepaired: stored documents a graph or text index may not reflect yet
 	// (an apply failed and its repair from the store is being retried).
-	Unrepaired    int32 `protobuf:"varint,13,opt,name=unrepaired,proto3" json:"unrepaired,omitempty"`
+	Unrepaired int32 `protobuf:"varint,13,opt,name=unrepaired,proto3" json:"unrepaired,omitempty"`
+	// fusion: the default fusion of hybrid searches that name neither a
+	// fusion nor an alpha; absent until the collection is calibrated.
+	Fusion        *FusionDefault `protobuf:"bytes,14,opt,name=fusion,proto3" json:"fusion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +474,164 @@ func (x *Collection) GetUnrepaired() int32 {
 	return 0
 }
 
+func (x *Collection) GetFusion() *FusionDefault {
+	if x != nil {
+		return x.Fusion
+	}
+	return nil
+}
+
+// FusionDefault is a collection's calibrated default fusion.
+type FusionDefault struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// method: dbsf (distribution-based score fusion), relative or rrf.
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// alpha: the weight of the vector leg, [0, 1].
+	Alpha        float64                `protobuf:"fixed64,2,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	CalibratedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=calibrated_at,json=calibratedAt,proto3" json:"calibrated_at,omitempty"`
+	// queries: the pseudo-queries measured; documents: the collection's size
+	// then.
+	Queries   int32 `protobuf:"varint,4,opt,name=queries,proto3" json:"queries,omitempty"`
+	Documents int32 `protobuf:"varint,5,opt,name=documents,proto3" json:"documents,omitempty"`
+	// ndcg10: the choice's mean nDCG@10 on the pseudo-queries;
+	// bm25_ndcg10 and vector_ndcg10: those of each leg alone.
+	Ndcg10        float64 `protobuf:"fixed64,6,opt,name=ndcg10,proto3" json:"ndcg10,omitempty"`
+	Bm25Ndcg10    float64 `protobuf:"fixed64,7,opt,name=bm25_ndcg10,json=bm25Ndcg10,proto3" json:"bm25_ndcg10,omitempty"`
+	VectorNdcg10  float64 `protobuf:"fixed64,8,opt,name=vector_ndcg10,json=vectorNdcg10,proto3" json:"vector_ndcg10,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FusionDefault) Reset() {
+	*x = FusionDefault{}
+	mi := &file_ragd_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FusionDefault) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FusionDefault) ProtoMessage() {}
+
+func (x *FusionDefault) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FusionDefault.ProtoReflect.Descriptor instead.
+func (*FusionDefault) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FusionDefault) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *FusionDefault) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *FusionDefault) GetCalibratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CalibratedAt
+	}
+	return nil
+}
+
+func (x *FusionDefault) GetQueries() int32 {
+	if x != nil {
+		return x.Queries
+	}
+	return 0
+}
+
+func (x *FusionDefault) GetDocuments() int32 {
+	if x != nil {
+		return x.Documents
+	}
+	return 0
+}
+
+func (x *FusionDefault) GetNdcg10() float64 {
+	if x != nil {
+		return x.Ndcg10
+	}
+	return 0
+}
+
+func (x *FusionDefault) GetBm25Ndcg10() float64 {
+	if x != nil {
+		return x.Bm25Ndcg10
+	}
+	return 0
+}
+
+func (x *FusionDefault) GetVectorNdcg10() float64 {
+	if x != nil {
+		return x.VectorNdcg10
+	}
+	return 0
+}
+
+type CalibrateCollectionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CalibrateCollectionRequest) Reset() {
+	*x = CalibrateCollectionRequest{}
+	mi := &file_ragd_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CalibrateCollectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CalibrateCollectionRequest) ProtoMessage() {}
+
+func (x *CalibrateCollectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CalibrateCollectionRequest.ProtoReflect.Descriptor instead.
+func (*CalibrateCollectionRequest) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CalibrateCollectionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type ListCollectionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -479,7 +640,7 @@ type ListCollectionsRequest struct {
 
 func (x *ListCollectionsRequest) Reset() {
 	*x = ListCollectionsRequest{}
-	mi := &file_ragd_proto_msgTypes[5]
+	mi := &file_ragd_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +652,7 @@ func (x *ListCollectionsRequest) String() string {
 func (*ListCollectionsRequest) ProtoMessage() {}
 
 func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[5]
+	mi := &file_ragd_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +665,7 @@ func (x *ListCollectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListCollectionsRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{5}
+	return file_ragd_proto_rawDescGZIP(), []int{7}
 }
 
 type ListCollectionsResponse struct {
@@ -516,7 +677,7 @@ type ListCollectionsResponse struct {
 
 func (x *ListCollectionsResponse) Reset() {
 	*x = ListCollectionsResponse{}
-	mi := &file_ragd_proto_msgTypes[6]
+	mi := &file_ragd_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +689,7 @@ func (x *ListCollectionsResponse) String() string {
 func (*ListCollectionsResponse) ProtoMessage() {}
 
 func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[6]
+	mi := &file_ragd_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +702,7 @@ func (x *ListCollectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCollectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListCollectionsResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{6}
+	return file_ragd_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListCollectionsResponse) GetCollections() []*Collection {
@@ -560,7 +721,7 @@ type GetCollectionRequest struct {
 
 func (x *GetCollectionRequest) Reset() {
 	*x = GetCollectionRequest{}
-	mi := &file_ragd_proto_msgTypes[7]
+	mi := &file_ragd_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +733,7 @@ func (x *GetCollectionRequest) String() string {
 func (*GetCollectionRequest) ProtoMessage() {}
 
 func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[7]
+	mi := &file_ragd_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +746,7 @@ func (x *GetCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCollectionRequest.ProtoReflect.Descriptor instead.
 func (*GetCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{7}
+	return file_ragd_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetCollectionRequest) GetName() string {
@@ -604,7 +765,7 @@ type DeleteCollectionRequest struct {
 
 func (x *DeleteCollectionRequest) Reset() {
 	*x = DeleteCollectionRequest{}
-	mi := &file_ragd_proto_msgTypes[8]
+	mi := &file_ragd_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +777,7 @@ func (x *DeleteCollectionRequest) String() string {
 func (*DeleteCollectionRequest) ProtoMessage() {}
 
 func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[8]
+	mi := &file_ragd_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +790,7 @@ func (x *DeleteCollectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{8}
+	return file_ragd_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DeleteCollectionRequest) GetName() string {
@@ -647,7 +808,7 @@ type DeleteCollectionResponse struct {
 
 func (x *DeleteCollectionResponse) Reset() {
 	*x = DeleteCollectionResponse{}
-	mi := &file_ragd_proto_msgTypes[9]
+	mi := &file_ragd_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +820,7 @@ func (x *DeleteCollectionResponse) String() string {
 func (*DeleteCollectionResponse) ProtoMessage() {}
 
 func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[9]
+	mi := &file_ragd_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +833,7 @@ func (x *DeleteCollectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCollectionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCollectionResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{9}
+	return file_ragd_proto_rawDescGZIP(), []int{11}
 }
 
 // Document is what a collection stores.
@@ -696,7 +857,7 @@ type Document struct {
 
 func (x *Document) Reset() {
 	*x = Document{}
-	mi := &file_ragd_proto_msgTypes[10]
+	mi := &file_ragd_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +869,7 @@ func (x *Document) String() string {
 func (*Document) ProtoMessage() {}
 
 func (x *Document) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[10]
+	mi := &file_ragd_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +882,7 @@ func (x *Document) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Document.ProtoReflect.Descriptor instead.
 func (*Document) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{10}
+	return file_ragd_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Document) GetId() string {
@@ -776,7 +937,7 @@ type UpsertDocumentsRequest struct {
 
 func (x *UpsertDocumentsRequest) Reset() {
 	*x = UpsertDocumentsRequest{}
-	mi := &file_ragd_proto_msgTypes[11]
+	mi := &file_ragd_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +949,7 @@ func (x *UpsertDocumentsRequest) String() string {
 func (*UpsertDocumentsRequest) ProtoMessage() {}
 
 func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[11]
+	mi := &file_ragd_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +962,7 @@ func (x *UpsertDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{11}
+	return file_ragd_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpsertDocumentsRequest) GetCollection() string {
@@ -834,7 +995,7 @@ type UpsertDocumentsResponse struct {
 
 func (x *UpsertDocumentsResponse) Reset() {
 	*x = UpsertDocumentsResponse{}
-	mi := &file_ragd_proto_msgTypes[12]
+	mi := &file_ragd_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1007,7 @@ func (x *UpsertDocumentsResponse) String() string {
 func (*UpsertDocumentsResponse) ProtoMessage() {}
 
 func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[12]
+	mi := &file_ragd_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1020,7 @@ func (x *UpsertDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*UpsertDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{12}
+	return file_ragd_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertDocumentsResponse) GetUpserted() int32 {
@@ -897,7 +1058,7 @@ type UpsertStreamResponse struct {
 
 func (x *UpsertStreamResponse) Reset() {
 	*x = UpsertStreamResponse{}
-	mi := &file_ragd_proto_msgTypes[13]
+	mi := &file_ragd_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1070,7 @@ func (x *UpsertStreamResponse) String() string {
 func (*UpsertStreamResponse) ProtoMessage() {}
 
 func (x *UpsertStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[13]
+	mi := &file_ragd_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1083,7 @@ func (x *UpsertStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertStreamResponse.ProtoReflect.Descriptor instead.
 func (*UpsertStreamResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{13}
+	return file_ragd_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpsertStreamResponse) GetUpserted() int64 {
@@ -957,7 +1118,7 @@ type GetDocumentRequest struct {
 
 func (x *GetDocumentRequest) Reset() {
 	*x = GetDocumentRequest{}
-	mi := &file_ragd_proto_msgTypes[14]
+	mi := &file_ragd_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1130,7 @@ func (x *GetDocumentRequest) String() string {
 func (*GetDocumentRequest) ProtoMessage() {}
 
 func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[14]
+	mi := &file_ragd_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1143,7 @@ func (x *GetDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDocumentRequest.ProtoReflect.Descriptor instead.
 func (*GetDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{14}
+	return file_ragd_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetDocumentRequest) GetCollection() string {
@@ -1020,7 +1181,7 @@ type ScanDocumentsRequest struct {
 
 func (x *ScanDocumentsRequest) Reset() {
 	*x = ScanDocumentsRequest{}
-	mi := &file_ragd_proto_msgTypes[15]
+	mi := &file_ragd_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1193,7 @@ func (x *ScanDocumentsRequest) String() string {
 func (*ScanDocumentsRequest) ProtoMessage() {}
 
 func (x *ScanDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[15]
+	mi := &file_ragd_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1206,7 @@ func (x *ScanDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*ScanDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{15}
+	return file_ragd_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ScanDocumentsRequest) GetCollection() string {
@@ -1087,7 +1248,7 @@ type ScanDocumentsResponse struct {
 
 func (x *ScanDocumentsResponse) Reset() {
 	*x = ScanDocumentsResponse{}
-	mi := &file_ragd_proto_msgTypes[16]
+	mi := &file_ragd_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1260,7 @@ func (x *ScanDocumentsResponse) String() string {
 func (*ScanDocumentsResponse) ProtoMessage() {}
 
 func (x *ScanDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[16]
+	mi := &file_ragd_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1273,7 @@ func (x *ScanDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*ScanDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{16}
+	return file_ragd_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ScanDocumentsResponse) GetDocuments() []*Document {
@@ -1139,7 +1300,7 @@ type DeleteDocumentRequest struct {
 
 func (x *DeleteDocumentRequest) Reset() {
 	*x = DeleteDocumentRequest{}
-	mi := &file_ragd_proto_msgTypes[17]
+	mi := &file_ragd_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1312,7 @@ func (x *DeleteDocumentRequest) String() string {
 func (*DeleteDocumentRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[17]
+	mi := &file_ragd_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1325,7 @@ func (x *DeleteDocumentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{17}
+	return file_ragd_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteDocumentRequest) GetCollection() string {
@@ -1194,7 +1355,7 @@ type DeleteDocumentsRequest struct {
 
 func (x *DeleteDocumentsRequest) Reset() {
 	*x = DeleteDocumentsRequest{}
-	mi := &file_ragd_proto_msgTypes[18]
+	mi := &file_ragd_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1367,7 @@ func (x *DeleteDocumentsRequest) String() string {
 func (*DeleteDocumentsRequest) ProtoMessage() {}
 
 func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[18]
+	mi := &file_ragd_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1380,7 @@ func (x *DeleteDocumentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{18}
+	return file_ragd_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteDocumentsRequest) GetCollection() string {
@@ -1252,7 +1413,7 @@ type DeleteDocumentsResponse struct {
 
 func (x *DeleteDocumentsResponse) Reset() {
 	*x = DeleteDocumentsResponse{}
-	mi := &file_ragd_proto_msgTypes[19]
+	mi := &file_ragd_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1425,7 @@ func (x *DeleteDocumentsResponse) String() string {
 func (*DeleteDocumentsResponse) ProtoMessage() {}
 
 func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[19]
+	mi := &file_ragd_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1438,7 @@ func (x *DeleteDocumentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDocumentsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDocumentsResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{19}
+	return file_ragd_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteDocumentsResponse) GetDeleted() int32 {
@@ -1300,9 +1461,12 @@ type SearchRequest struct {
 	K int32 `protobuf:"varint,5,opt,name=k,proto3" json:"k,omitempty"`
 	// filter: must / should / must_not over metadata conditions.
 	Filter *structpb.Struct `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
-	// fusion of a hybrid search: relative (default) or rrf.
+	// fusion of a hybrid search: dbsf, relative or rrf. With neither fusion
+	// nor alpha, the collection's calibrated default (see Collection.fusion),
+	// else relative.
 	Fusion string `protobuf:"bytes,7,opt,name=fusion,proto3" json:"fusion,omitempty"`
-	// alpha: weight of the vector leg in relative fusion, [0, 1], default 0.5.
+	// alpha: weight of the vector leg in relative and dbsf fusion, [0, 1];
+	// default the calibrated one, else 0.5.
 	Alpha *float64 `protobuf:"fixed64,8,opt,name=alpha,proto3,oneof" json:"alpha,omitempty"`
 	// ef: graph beam width; default the collection's ef_search.
 	Ef             int32 `protobuf:"varint,9,opt,name=ef,proto3" json:"ef,omitempty"`
@@ -1317,7 +1481,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_ragd_proto_msgTypes[20]
+	mi := &file_ragd_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1493,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[20]
+	mi := &file_ragd_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1506,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{20}
+	return file_ragd_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SearchRequest) GetCollection() string {
@@ -1441,7 +1605,7 @@ type LegScores struct {
 
 func (x *LegScores) Reset() {
 	*x = LegScores{}
-	mi := &file_ragd_proto_msgTypes[21]
+	mi := &file_ragd_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1617,7 @@ func (x *LegScores) String() string {
 func (*LegScores) ProtoMessage() {}
 
 func (x *LegScores) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[21]
+	mi := &file_ragd_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1630,7 @@ func (x *LegScores) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LegScores.ProtoReflect.Descriptor instead.
 func (*LegScores) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{21}
+	return file_ragd_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LegScores) GetVector() float64 {
@@ -1494,7 +1658,7 @@ type LegRanks struct {
 
 func (x *LegRanks) Reset() {
 	*x = LegRanks{}
-	mi := &file_ragd_proto_msgTypes[22]
+	mi := &file_ragd_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1670,7 @@ func (x *LegRanks) String() string {
 func (*LegRanks) ProtoMessage() {}
 
 func (x *LegRanks) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[22]
+	mi := &file_ragd_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1683,7 @@ func (x *LegRanks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LegRanks.ProtoReflect.Descriptor instead.
 func (*LegRanks) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{22}
+	return file_ragd_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LegRanks) GetVector() int32 {
@@ -1553,7 +1717,7 @@ type SearchResult struct {
 
 func (x *SearchResult) Reset() {
 	*x = SearchResult{}
-	mi := &file_ragd_proto_msgTypes[23]
+	mi := &file_ragd_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1729,7 @@ func (x *SearchResult) String() string {
 func (*SearchResult) ProtoMessage() {}
 
 func (x *SearchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[23]
+	mi := &file_ragd_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1742,7 @@ func (x *SearchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
 func (*SearchResult) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{23}
+	return file_ragd_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SearchResult) GetId() string {
@@ -1645,16 +1809,18 @@ func (x *SearchResult) GetRanks() *LegRanks {
 }
 
 type SearchResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Results       []*SearchResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	TookMs        float64                `protobuf:"fixed64,2,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*SearchResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	TookMs  float64                `protobuf:"fixed64,2,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	// fusion: how a hybrid search fused its legs (absent for one leg).
+	Fusion        *SearchFusion `protobuf:"bytes,3,opt,name=fusion,proto3" json:"fusion,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_ragd_proto_msgTypes[24]
+	mi := &file_ragd_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1832,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[24]
+	mi := &file_ragd_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1845,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{24}
+	return file_ragd_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SearchResponse) GetResults() []*SearchResult {
@@ -1694,6 +1860,75 @@ func (x *SearchResponse) GetTookMs() float64 {
 		return x.TookMs
 	}
 	return 0
+}
+
+func (x *SearchResponse) GetFusion() *SearchFusion {
+	if x != nil {
+		return x.Fusion
+	}
+	return nil
+}
+
+type SearchFusion struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Method string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// alpha: the vector leg's weight (not for rrf).
+	Alpha float64 `protobuf:"fixed64,2,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	// calibrated: the collection's calibrated default, not the request's.
+	Calibrated    bool `protobuf:"varint,3,opt,name=calibrated,proto3" json:"calibrated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchFusion) Reset() {
+	*x = SearchFusion{}
+	mi := &file_ragd_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchFusion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchFusion) ProtoMessage() {}
+
+func (x *SearchFusion) ProtoReflect() protoreflect.Message {
+	mi := &file_ragd_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchFusion.ProtoReflect.Descriptor instead.
+func (*SearchFusion) Descriptor() ([]byte, []int) {
+	return file_ragd_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SearchFusion) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SearchFusion) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *SearchFusion) GetCalibrated() bool {
+	if x != nil {
+		return x.Calibrated
+	}
+	return false
 }
 
 type AskRequest struct {
@@ -1730,7 +1965,7 @@ type AskRequest struct {
 
 func (x *AskRequest) Reset() {
 	*x = AskRequest{}
-	mi := &file_ragd_proto_msgTypes[25]
+	mi := &file_ragd_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1977,7 @@ func (x *AskRequest) String() string {
 func (*AskRequest) ProtoMessage() {}
 
 func (x *AskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[25]
+	mi := &file_ragd_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1990,7 @@ func (x *AskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskRequest.ProtoReflect.Descriptor instead.
 func (*AskRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{25}
+	return file_ragd_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AskRequest) GetCollection() string {
@@ -1865,7 +2100,7 @@ type Citation struct {
 
 func (x *Citation) Reset() {
 	*x = Citation{}
-	mi := &file_ragd_proto_msgTypes[26]
+	mi := &file_ragd_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2112,7 @@ func (x *Citation) String() string {
 func (*Citation) ProtoMessage() {}
 
 func (x *Citation) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[26]
+	mi := &file_ragd_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2125,7 @@ func (x *Citation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Citation.ProtoReflect.Descriptor instead.
 func (*Citation) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{26}
+	return file_ragd_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Citation) GetN() int32 {
@@ -1951,7 +2186,7 @@ type Passage struct {
 
 func (x *Passage) Reset() {
 	*x = Passage{}
-	mi := &file_ragd_proto_msgTypes[27]
+	mi := &file_ragd_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1963,7 +2198,7 @@ func (x *Passage) String() string {
 func (*Passage) ProtoMessage() {}
 
 func (x *Passage) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[27]
+	mi := &file_ragd_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1976,7 +2211,7 @@ func (x *Passage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Passage.ProtoReflect.Descriptor instead.
 func (*Passage) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{27}
+	return file_ragd_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Passage) GetN() int32 {
@@ -2038,7 +2273,7 @@ type AskUsage struct {
 
 func (x *AskUsage) Reset() {
 	*x = AskUsage{}
-	mi := &file_ragd_proto_msgTypes[28]
+	mi := &file_ragd_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2285,7 @@ func (x *AskUsage) String() string {
 func (*AskUsage) ProtoMessage() {}
 
 func (x *AskUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[28]
+	mi := &file_ragd_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2298,7 @@ func (x *AskUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskUsage.ProtoReflect.Descriptor instead.
 func (*AskUsage) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{28}
+	return file_ragd_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AskUsage) GetPromptTokens() int32 {
@@ -2100,7 +2335,7 @@ type AskResponse struct {
 
 func (x *AskResponse) Reset() {
 	*x = AskResponse{}
-	mi := &file_ragd_proto_msgTypes[29]
+	mi := &file_ragd_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2112,7 +2347,7 @@ func (x *AskResponse) String() string {
 func (*AskResponse) ProtoMessage() {}
 
 func (x *AskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[29]
+	mi := &file_ragd_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2125,7 +2360,7 @@ func (x *AskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskResponse.ProtoReflect.Descriptor instead.
 func (*AskResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{29}
+	return file_ragd_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AskResponse) GetAnswer() string {
@@ -2187,7 +2422,7 @@ type AskDelta struct {
 
 func (x *AskDelta) Reset() {
 	*x = AskDelta{}
-	mi := &file_ragd_proto_msgTypes[30]
+	mi := &file_ragd_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2434,7 @@ func (x *AskDelta) String() string {
 func (*AskDelta) ProtoMessage() {}
 
 func (x *AskDelta) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[30]
+	mi := &file_ragd_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2447,7 @@ func (x *AskDelta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskDelta.ProtoReflect.Descriptor instead.
 func (*AskDelta) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{30}
+	return file_ragd_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AskDelta) GetText() string {
@@ -2236,7 +2471,7 @@ type AskEvent struct {
 
 func (x *AskEvent) Reset() {
 	*x = AskEvent{}
-	mi := &file_ragd_proto_msgTypes[31]
+	mi := &file_ragd_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2483,7 @@ func (x *AskEvent) String() string {
 func (*AskEvent) ProtoMessage() {}
 
 func (x *AskEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[31]
+	mi := &file_ragd_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2496,7 @@ func (x *AskEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AskEvent.ProtoReflect.Descriptor instead.
 func (*AskEvent) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{31}
+	return file_ragd_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AskEvent) GetEvent() isAskEvent_Event {
@@ -2317,7 +2552,7 @@ type SearchBatchRequest struct {
 
 func (x *SearchBatchRequest) Reset() {
 	*x = SearchBatchRequest{}
-	mi := &file_ragd_proto_msgTypes[32]
+	mi := &file_ragd_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +2564,7 @@ func (x *SearchBatchRequest) String() string {
 func (*SearchBatchRequest) ProtoMessage() {}
 
 func (x *SearchBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[32]
+	mi := &file_ragd_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +2577,7 @@ func (x *SearchBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchBatchRequest.ProtoReflect.Descriptor instead.
 func (*SearchBatchRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{32}
+	return file_ragd_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SearchBatchRequest) GetCollection() string {
@@ -2370,7 +2605,7 @@ type SearchBatchResponse struct {
 
 func (x *SearchBatchResponse) Reset() {
 	*x = SearchBatchResponse{}
-	mi := &file_ragd_proto_msgTypes[33]
+	mi := &file_ragd_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2617,7 @@ func (x *SearchBatchResponse) String() string {
 func (*SearchBatchResponse) ProtoMessage() {}
 
 func (x *SearchBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[33]
+	mi := &file_ragd_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2630,7 @@ func (x *SearchBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchBatchResponse.ProtoReflect.Descriptor instead.
 func (*SearchBatchResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{33}
+	return file_ragd_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SearchBatchResponse) GetResults() []*SearchResponse {
@@ -2430,7 +2665,7 @@ type CreateEmbeddingRequest struct {
 
 func (x *CreateEmbeddingRequest) Reset() {
 	*x = CreateEmbeddingRequest{}
-	mi := &file_ragd_proto_msgTypes[34]
+	mi := &file_ragd_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2442,7 +2677,7 @@ func (x *CreateEmbeddingRequest) String() string {
 func (*CreateEmbeddingRequest) ProtoMessage() {}
 
 func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[34]
+	mi := &file_ragd_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2455,7 +2690,7 @@ func (x *CreateEmbeddingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingRequest.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingRequest) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{34}
+	return file_ragd_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateEmbeddingRequest) GetInput() []string {
@@ -2504,7 +2739,7 @@ type Embedding struct {
 
 func (x *Embedding) Reset() {
 	*x = Embedding{}
-	mi := &file_ragd_proto_msgTypes[35]
+	mi := &file_ragd_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2751,7 @@ func (x *Embedding) String() string {
 func (*Embedding) ProtoMessage() {}
 
 func (x *Embedding) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[35]
+	mi := &file_ragd_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2764,7 @@ func (x *Embedding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Embedding.ProtoReflect.Descriptor instead.
 func (*Embedding) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{35}
+	return file_ragd_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Embedding) GetObject() string {
@@ -2563,7 +2798,7 @@ type EmbeddingUsage struct {
 
 func (x *EmbeddingUsage) Reset() {
 	*x = EmbeddingUsage{}
-	mi := &file_ragd_proto_msgTypes[36]
+	mi := &file_ragd_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2810,7 @@ func (x *EmbeddingUsage) String() string {
 func (*EmbeddingUsage) ProtoMessage() {}
 
 func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[36]
+	mi := &file_ragd_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2823,7 @@ func (x *EmbeddingUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmbeddingUsage.ProtoReflect.Descriptor instead.
 func (*EmbeddingUsage) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{36}
+	return file_ragd_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *EmbeddingUsage) GetPromptTokens() int32 {
@@ -2617,7 +2852,7 @@ type CreateEmbeddingResponse struct {
 
 func (x *CreateEmbeddingResponse) Reset() {
 	*x = CreateEmbeddingResponse{}
-	mi := &file_ragd_proto_msgTypes[37]
+	mi := &file_ragd_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2629,7 +2864,7 @@ func (x *CreateEmbeddingResponse) String() string {
 func (*CreateEmbeddingResponse) ProtoMessage() {}
 
 func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ragd_proto_msgTypes[37]
+	mi := &file_ragd_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2642,7 +2877,7 @@ func (x *CreateEmbeddingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEmbeddingResponse.ProtoReflect.Descriptor instead.
 func (*CreateEmbeddingResponse) Descriptor() ([]byte, []int) {
-	return file_ragd_proto_rawDescGZIP(), []int{37}
+	return file_ragd_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateEmbeddingResponse) GetObject() string {
@@ -2705,7 +2940,7 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06shards\x18\x04 \x01(\x05R\x06shards\x123\n" +
 	"\bembedder\x18\x05 \x01(\v2\x17.ragd.v1.EmbedderConfigR\bembedder\x12'\n" +
 	"\x04hnsw\x18\x06 \x01(\v2\x13.ragd.v1.HnswConfigR\x04hnsw\x12'\n" +
-	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xc8\x03\n" +
+	"\x04text\x18\a \x01(\v2\x13.ragd.v1.TextConfigR\x04text\"\xf8\x03\n" +
 	"\n" +
 	"Collection\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -2728,7 +2963,20 @@ const file_ragd_proto_rawDesc = "" +
 	"compacting\x12\x1e\n" +
 	"\n" +
 	"unrepaired\x18\r \x01(\x05R\n" +
-	"unrepaired\"\x18\n" +
+	"unrepaired\x12.\n" +
+	"\x06fusion\x18\x0e \x01(\v2\x16.ragd.v1.FusionDefaultR\x06fusion\"\x94\x02\n" +
+	"\rFusionDefault\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
+	"\x05alpha\x18\x02 \x01(\x01R\x05alpha\x12?\n" +
+	"\rcalibrated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\fcalibratedAt\x12\x18\n" +
+	"\aqueries\x18\x04 \x01(\x05R\aqueries\x12\x1c\n" +
+	"\tdocuments\x18\x05 \x01(\x05R\tdocuments\x12\x16\n" +
+	"\x06ndcg10\x18\x06 \x01(\x01R\x06ndcg10\x12\x1f\n" +
+	"\vbm25_ndcg10\x18\a \x01(\x01R\n" +
+	"bm25Ndcg10\x12#\n" +
+	"\rvector_ndcg10\x18\b \x01(\x01R\fvectorNdcg10\"0\n" +
+	"\x1aCalibrateCollectionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
 	"\x16ListCollectionsRequest\"P\n" +
 	"\x17ListCollectionsResponse\x125\n" +
 	"\vcollections\x18\x01 \x03(\v2\x13.ragd.v1.CollectionR\vcollections\"*\n" +
@@ -2823,10 +3071,17 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x12\x14\n" +
 	"\x05chunk\x18\a \x01(\x05R\x05chunk\x12*\n" +
 	"\x06scores\x18\b \x01(\v2\x12.ragd.v1.LegScoresR\x06scores\x12'\n" +
-	"\x05ranks\x18\t \x01(\v2\x11.ragd.v1.LegRanksR\x05ranks\"Z\n" +
+	"\x05ranks\x18\t \x01(\v2\x11.ragd.v1.LegRanksR\x05ranks\"\x89\x01\n" +
 	"\x0eSearchResponse\x12/\n" +
 	"\aresults\x18\x01 \x03(\v2\x15.ragd.v1.SearchResultR\aresults\x12\x17\n" +
-	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\"\xaf\x03\n" +
+	"\atook_ms\x18\x02 \x01(\x01R\x06tookMs\x12-\n" +
+	"\x06fusion\x18\x03 \x01(\v2\x15.ragd.v1.SearchFusionR\x06fusion\"\\\n" +
+	"\fSearchFusion\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x14\n" +
+	"\x05alpha\x18\x02 \x01(\x01R\x05alpha\x12\x1e\n" +
+	"\n" +
+	"calibrated\x18\x03 \x01(\bR\n" +
+	"calibrated\"\xaf\x03\n" +
 	"\n" +
 	"AskRequest\x12\x1e\n" +
 	"\n" +
@@ -2907,12 +3162,13 @@ const file_ragd_proto_rawDesc = "" +
 	"\x06object\x18\x01 \x01(\tR\x06object\x12&\n" +
 	"\x04data\x18\x02 \x03(\v2\x12.ragd.v1.EmbeddingR\x04data\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12-\n" +
-	"\x05usage\x18\x04 \x01(\v2\x17.ragd.v1.EmbeddingUsageR\x05usage2\xa3\x02\n" +
+	"\x05usage\x18\x04 \x01(\v2\x17.ragd.v1.EmbeddingUsageR\x05usage2\xea\x02\n" +
 	"\vCollections\x12?\n" +
 	"\x06Create\x12 .ragd.v1.CreateCollectionRequest\x1a\x13.ragd.v1.Collection\x12I\n" +
 	"\x04List\x12\x1f.ragd.v1.ListCollectionsRequest\x1a .ragd.v1.ListCollectionsResponse\x129\n" +
 	"\x03Get\x12\x1d.ragd.v1.GetCollectionRequest\x1a\x13.ragd.v1.Collection\x12M\n" +
-	"\x06Delete\x12 .ragd.v1.DeleteCollectionRequest\x1a!.ragd.v1.DeleteCollectionResponse2\xca\x04\n" +
+	"\x06Delete\x12 .ragd.v1.DeleteCollectionRequest\x1a!.ragd.v1.DeleteCollectionResponse\x12E\n" +
+	"\tCalibrate\x12#.ragd.v1.CalibrateCollectionRequest\x1a\x13.ragd.v1.Collection2\xca\x04\n" +
 	"\tDocuments\x12K\n" +
 	"\x06Upsert\x12\x1f.ragd.v1.UpsertDocumentsRequest\x1a .ragd.v1.UpsertDocumentsResponse\x12P\n" +
 	"\fUpsertStream\x12\x1f.ragd.v1.UpsertDocumentsRequest\x1a\x1d.ragd.v1.UpsertStreamResponse(\x01\x125\n" +
@@ -2941,48 +3197,51 @@ func file_ragd_proto_rawDescGZIP() []byte {
 	return file_ragd_proto_rawDescData
 }
 
-var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_ragd_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_ragd_proto_goTypes = []any{
-	(*EmbedderConfig)(nil),           // 0: ragd.v1.EmbedderConfig
-	(*HnswConfig)(nil),               // 1: ragd.v1.HnswConfig
-	(*TextConfig)(nil),               // 2: ragd.v1.TextConfig
-	(*CreateCollectionRequest)(nil),  // 3: ragd.v1.CreateCollectionRequest
-	(*Collection)(nil),               // 4: ragd.v1.Collection
-	(*ListCollectionsRequest)(nil),   // 5: ragd.v1.ListCollectionsRequest
-	(*ListCollectionsResponse)(nil),  // 6: ragd.v1.ListCollectionsResponse
-	(*GetCollectionRequest)(nil),     // 7: ragd.v1.GetCollectionRequest
-	(*DeleteCollectionRequest)(nil),  // 8: ragd.v1.DeleteCollectionRequest
-	(*DeleteCollectionResponse)(nil), // 9: ragd.v1.DeleteCollectionResponse
-	(*Document)(nil),                 // 10: ragd.v1.Document
-	(*UpsertDocumentsRequest)(nil),   // 11: ragd.v1.UpsertDocumentsRequest
-	(*UpsertDocumentsResponse)(nil),  // 12: ragd.v1.UpsertDocumentsResponse
-	(*UpsertStreamResponse)(nil),     // 13: ragd.v1.UpsertStreamResponse
-	(*GetDocumentRequest)(nil),       // 14: ragd.v1.GetDocumentRequest
-	(*ScanDocumentsRequest)(nil),     // 15: ragd.v1.ScanDocumentsRequest
-	(*ScanDocumentsResponse)(nil),    // 16: ragd.v1.ScanDocumentsResponse
-	(*DeleteDocumentRequest)(nil),    // 17: ragd.v1.DeleteDocumentRequest
-	(*DeleteDocumentsRequest)(nil),   // 18: ragd.v1.DeleteDocumentsRequest
-	(*DeleteDocumentsResponse)(nil),  // 19: ragd.v1.DeleteDocumentsResponse
-	(*SearchRequest)(nil),            // 20: ragd.v1.SearchRequest
-	(*LegScores)(nil),                // 21: ragd.v1.LegScores
-	(*LegRanks)(nil),                 // 22: ragd.v1.LegRanks
-	(*SearchResult)(nil),             // 23: ragd.v1.SearchResult
-	(*SearchResponse)(nil),           // 24: ragd.v1.SearchResponse
-	(*AskRequest)(nil),               // 25: ragd.v1.AskRequest
-	(*Citation)(nil),                 // 26: ragd.v1.Citation
-	(*Passage)(nil),                  // 27: ragd.v1.Passage
-	(*AskUsage)(nil),                 // 28: ragd.v1.AskUsage
-	(*AskResponse)(nil),              // 29: ragd.v1.AskResponse
-	(*AskDelta)(nil),                 // 30: ragd.v1.AskDelta
-	(*AskEvent)(nil),                 // 31: ragd.v1.AskEvent
-	(*SearchBatchRequest)(nil),       // 32: ragd.v1.SearchBatchRequest
-	(*SearchBatchResponse)(nil),      // 33: ragd.v1.SearchBatchResponse
-	(*CreateEmbeddingRequest)(nil),   // 34: ragd.v1.CreateEmbeddingRequest
-	(*Embedding)(nil),                // 35: ragd.v1.Embedding
-	(*EmbeddingUsage)(nil),           // 36: ragd.v1.EmbeddingUsage
-	(*CreateEmbeddingResponse)(nil),  // 37: ragd.v1.CreateEmbeddingResponse
-	(*timestamppb.Timestamp)(nil),    // 38: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),          // 39: google.protobuf.Struct
+	(*EmbedderConfig)(nil),             // 0: ragd.v1.EmbedderConfig
+	(*HnswConfig)(nil),                 // 1: ragd.v1.HnswConfig
+	(*TextConfig)(nil),                 // 2: ragd.v1.TextConfig
+	(*CreateCollectionRequest)(nil),    // 3: ragd.v1.CreateCollectionRequest
+	(*Collection)(nil),                 // 4: ragd.v1.Collection
+	(*FusionDefault)(nil),              // 5: ragd.v1.FusionDefault
+	(*CalibrateCollectionRequest)(nil), // 6: ragd.v1.CalibrateCollectionRequest
+	(*ListCollectionsRequest)(nil),     // 7: ragd.v1.ListCollectionsRequest
+	(*ListCollectionsResponse)(nil),    // 8: ragd.v1.ListCollectionsResponse
+	(*GetCollectionRequest)(nil),       // 9: ragd.v1.GetCollectionRequest
+	(*DeleteCollectionRequest)(nil),    // 10: ragd.v1.DeleteCollectionRequest
+	(*DeleteCollectionResponse)(nil),   // 11: ragd.v1.DeleteCollectionResponse
+	(*Document)(nil),                   // 12: ragd.v1.Document
+	(*UpsertDocumentsRequest)(nil),     // 13: ragd.v1.UpsertDocumentsRequest
+	(*UpsertDocumentsResponse)(nil),    // 14: ragd.v1.UpsertDocumentsResponse
+	(*UpsertStreamResponse)(nil),       // 15: ragd.v1.UpsertStreamResponse
+	(*GetDocumentRequest)(nil),         // 16: ragd.v1.GetDocumentRequest
+	(*ScanDocumentsRequest)(nil),       // 17: ragd.v1.ScanDocumentsRequest
+	(*ScanDocumentsResponse)(nil),      // 18: ragd.v1.ScanDocumentsResponse
+	(*DeleteDocumentRequest)(nil),      // 19: ragd.v1.DeleteDocumentRequest
+	(*DeleteDocumentsRequest)(nil),     // 20: ragd.v1.DeleteDocumentsRequest
+	(*DeleteDocumentsResponse)(nil),    // 21: ragd.v1.DeleteDocumentsResponse
+	(*SearchRequest)(nil),              // 22: ragd.v1.SearchRequest
+	(*LegScores)(nil),                  // 23: ragd.v1.LegScores
+	(*LegRanks)(nil),                   // 24: ragd.v1.LegRanks
+	(*SearchResult)(nil),               // 25: ragd.v1.SearchResult
+	(*SearchResponse)(nil),             // 26: ragd.v1.SearchResponse
+	(*SearchFusion)(nil),               // 27: ragd.v1.SearchFusion
+	(*AskRequest)(nil),                 // 28: ragd.v1.AskRequest
+	(*Citation)(nil),                   // 29: ragd.v1.Citation
+	(*Passage)(nil),                    // 30: ragd.v1.Passage
+	(*AskUsage)(nil),                   // 31: ragd.v1.AskUsage
+	(*AskResponse)(nil),                // 32: ragd.v1.AskResponse
+	(*AskDelta)(nil),                   // 33: ragd.v1.AskDelta
+	(*AskEvent)(nil),                   // 34: ragd.v1.AskEvent
+	(*SearchBatchRequest)(nil),         // 35: ragd.v1.SearchBatchRequest
+	(*SearchBatchResponse)(nil),        // 36: ragd.v1.SearchBatchResponse
+	(*CreateEmbeddingRequest)(nil),     // 37: ragd.v1.CreateEmbeddingRequest
+	(*Embedding)(nil),                  // 38: ragd.v1.Embedding
+	(*EmbeddingUsage)(nil),             // 39: ragd.v1.EmbeddingUsage
+	(*CreateEmbeddingResponse)(nil),    // 40: ragd.v1.CreateEmbeddingResponse
+	(*timestamppb.Timestamp)(nil),      // 41: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),            // 42: google.protobuf.Struct
 }
 var file_ragd_proto_depIdxs = []int32{
 	0,  // 0: ragd.v1.CreateCollectionRequest.embedder:type_name -> ragd.v1.EmbedderConfig
@@ -2991,61 +3250,66 @@ var file_ragd_proto_depIdxs = []int32{
 	0,  // 3: ragd.v1.Collection.embedder:type_name -> ragd.v1.EmbedderConfig
 	1,  // 4: ragd.v1.Collection.hnsw:type_name -> ragd.v1.HnswConfig
 	2,  // 5: ragd.v1.Collection.text:type_name -> ragd.v1.TextConfig
-	38, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
-	4,  // 7: ragd.v1.ListCollectionsResponse.collections:type_name -> ragd.v1.Collection
-	39, // 8: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
-	10, // 9: ragd.v1.UpsertDocumentsRequest.documents:type_name -> ragd.v1.Document
-	10, // 10: ragd.v1.ScanDocumentsResponse.documents:type_name -> ragd.v1.Document
-	39, // 11: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
-	39, // 12: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
-	39, // 13: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
-	21, // 14: ragd.v1.SearchResult.scores:type_name -> ragd.v1.LegScores
-	22, // 15: ragd.v1.SearchResult.ranks:type_name -> ragd.v1.LegRanks
-	23, // 16: ragd.v1.SearchResponse.results:type_name -> ragd.v1.SearchResult
-	39, // 17: ragd.v1.AskRequest.filter:type_name -> google.protobuf.Struct
-	39, // 18: ragd.v1.Passage.metadata:type_name -> google.protobuf.Struct
-	26, // 19: ragd.v1.AskResponse.citations:type_name -> ragd.v1.Citation
-	27, // 20: ragd.v1.AskResponse.passages:type_name -> ragd.v1.Passage
-	28, // 21: ragd.v1.AskResponse.usage:type_name -> ragd.v1.AskUsage
-	30, // 22: ragd.v1.AskEvent.delta:type_name -> ragd.v1.AskDelta
-	29, // 23: ragd.v1.AskEvent.done:type_name -> ragd.v1.AskResponse
-	20, // 24: ragd.v1.SearchBatchRequest.searches:type_name -> ragd.v1.SearchRequest
-	24, // 25: ragd.v1.SearchBatchResponse.results:type_name -> ragd.v1.SearchResponse
-	35, // 26: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
-	36, // 27: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
-	3,  // 28: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
-	5,  // 29: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
-	7,  // 30: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
-	8,  // 31: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
-	11, // 32: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
-	11, // 33: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
-	14, // 34: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
-	15, // 35: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
-	17, // 36: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
-	18, // 37: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
-	20, // 38: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
-	32, // 39: ragd.v1.Documents.SearchBatch:input_type -> ragd.v1.SearchBatchRequest
-	25, // 40: ragd.v1.Answers.Ask:input_type -> ragd.v1.AskRequest
-	34, // 41: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
-	4,  // 42: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
-	6,  // 43: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
-	4,  // 44: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
-	9,  // 45: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
-	12, // 46: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
-	13, // 47: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
-	10, // 48: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
-	16, // 49: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
-	19, // 50: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
-	19, // 51: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
-	24, // 52: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
-	33, // 53: ragd.v1.Documents.SearchBatch:output_type -> ragd.v1.SearchBatchResponse
-	31, // 54: ragd.v1.Answers.Ask:output_type -> ragd.v1.AskEvent
-	37, // 55: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
-	42, // [42:56] is the sub-list for method output_type
-	28, // [28:42] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	41, // 6: ragd.v1.Collection.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 7: ragd.v1.Collection.fusion:type_name -> ragd.v1.FusionDefault
+	41, // 8: ragd.v1.FusionDefault.calibrated_at:type_name -> google.protobuf.Timestamp
+	4,  // 9: ragd.v1.ListCollectionsResponse.collections:type_name -> ragd.v1.Collection
+	42, // 10: ragd.v1.Document.metadata:type_name -> google.protobuf.Struct
+	12, // 11: ragd.v1.UpsertDocumentsRequest.documents:type_name -> ragd.v1.Document
+	12, // 12: ragd.v1.ScanDocumentsResponse.documents:type_name -> ragd.v1.Document
+	42, // 13: ragd.v1.DeleteDocumentsRequest.filter:type_name -> google.protobuf.Struct
+	42, // 14: ragd.v1.SearchRequest.filter:type_name -> google.protobuf.Struct
+	42, // 15: ragd.v1.SearchResult.metadata:type_name -> google.protobuf.Struct
+	23, // 16: ragd.v1.SearchResult.scores:type_name -> ragd.v1.LegScores
+	24, // 17: ragd.v1.SearchResult.ranks:type_name -> ragd.v1.LegRanks
+	25, // 18: ragd.v1.SearchResponse.results:type_name -> ragd.v1.SearchResult
+	27, // 19: ragd.v1.SearchResponse.fusion:type_name -> ragd.v1.SearchFusion
+	42, // 20: ragd.v1.AskRequest.filter:type_name -> google.protobuf.Struct
+	42, // 21: ragd.v1.Passage.metadata:type_name -> google.protobuf.Struct
+	29, // 22: ragd.v1.AskResponse.citations:type_name -> ragd.v1.Citation
+	30, // 23: ragd.v1.AskResponse.passages:type_name -> ragd.v1.Passage
+	31, // 24: ragd.v1.AskResponse.usage:type_name -> ragd.v1.AskUsage
+	33, // 25: ragd.v1.AskEvent.delta:type_name -> ragd.v1.AskDelta
+	32, // 26: ragd.v1.AskEvent.done:type_name -> ragd.v1.AskResponse
+	22, // 27: ragd.v1.SearchBatchRequest.searches:type_name -> ragd.v1.SearchRequest
+	26, // 28: ragd.v1.SearchBatchResponse.results:type_name -> ragd.v1.SearchResponse
+	38, // 29: ragd.v1.CreateEmbeddingResponse.data:type_name -> ragd.v1.Embedding
+	39, // 30: ragd.v1.CreateEmbeddingResponse.usage:type_name -> ragd.v1.EmbeddingUsage
+	3,  // 31: ragd.v1.Collections.Create:input_type -> ragd.v1.CreateCollectionRequest
+	7,  // 32: ragd.v1.Collections.List:input_type -> ragd.v1.ListCollectionsRequest
+	9,  // 33: ragd.v1.Collections.Get:input_type -> ragd.v1.GetCollectionRequest
+	10, // 34: ragd.v1.Collections.Delete:input_type -> ragd.v1.DeleteCollectionRequest
+	6,  // 35: ragd.v1.Collections.Calibrate:input_type -> ragd.v1.CalibrateCollectionRequest
+	13, // 36: ragd.v1.Documents.Upsert:input_type -> ragd.v1.UpsertDocumentsRequest
+	13, // 37: ragd.v1.Documents.UpsertStream:input_type -> ragd.v1.UpsertDocumentsRequest
+	16, // 38: ragd.v1.Documents.Get:input_type -> ragd.v1.GetDocumentRequest
+	17, // 39: ragd.v1.Documents.Scan:input_type -> ragd.v1.ScanDocumentsRequest
+	19, // 40: ragd.v1.Documents.Delete:input_type -> ragd.v1.DeleteDocumentRequest
+	20, // 41: ragd.v1.Documents.DeleteMany:input_type -> ragd.v1.DeleteDocumentsRequest
+	22, // 42: ragd.v1.Documents.Search:input_type -> ragd.v1.SearchRequest
+	35, // 43: ragd.v1.Documents.SearchBatch:input_type -> ragd.v1.SearchBatchRequest
+	28, // 44: ragd.v1.Answers.Ask:input_type -> ragd.v1.AskRequest
+	37, // 45: ragd.v1.Embeddings.Create:input_type -> ragd.v1.CreateEmbeddingRequest
+	4,  // 46: ragd.v1.Collections.Create:output_type -> ragd.v1.Collection
+	8,  // 47: ragd.v1.Collections.List:output_type -> ragd.v1.ListCollectionsResponse
+	4,  // 48: ragd.v1.Collections.Get:output_type -> ragd.v1.Collection
+	11, // 49: ragd.v1.Collections.Delete:output_type -> ragd.v1.DeleteCollectionResponse
+	4,  // 50: ragd.v1.Collections.Calibrate:output_type -> ragd.v1.Collection
+	14, // 51: ragd.v1.Documents.Upsert:output_type -> ragd.v1.UpsertDocumentsResponse
+	15, // 52: ragd.v1.Documents.UpsertStream:output_type -> ragd.v1.UpsertStreamResponse
+	12, // 53: ragd.v1.Documents.Get:output_type -> ragd.v1.Document
+	18, // 54: ragd.v1.Documents.Scan:output_type -> ragd.v1.ScanDocumentsResponse
+	21, // 55: ragd.v1.Documents.Delete:output_type -> ragd.v1.DeleteDocumentsResponse
+	21, // 56: ragd.v1.Documents.DeleteMany:output_type -> ragd.v1.DeleteDocumentsResponse
+	26, // 57: ragd.v1.Documents.Search:output_type -> ragd.v1.SearchResponse
+	36, // 58: ragd.v1.Documents.SearchBatch:output_type -> ragd.v1.SearchBatchResponse
+	34, // 59: ragd.v1.Answers.Ask:output_type -> ragd.v1.AskEvent
+	40, // 60: ragd.v1.Embeddings.Create:output_type -> ragd.v1.CreateEmbeddingResponse
+	46, // [46:61] is the sub-list for method output_type
+	31, // [31:46] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_ragd_proto_init() }
@@ -3054,11 +3318,11 @@ func file_ragd_proto_init() {
 		return
 	}
 	file_ragd_proto_msgTypes[2].OneofWrappers = []any{}
-	file_ragd_proto_msgTypes[20].OneofWrappers = []any{}
-	file_ragd_proto_msgTypes[21].OneofWrappers = []any{}
 	file_ragd_proto_msgTypes[22].OneofWrappers = []any{}
-	file_ragd_proto_msgTypes[25].OneofWrappers = []any{}
-	file_ragd_proto_msgTypes[31].OneofWrappers = []any{
+	file_ragd_proto_msgTypes[23].OneofWrappers = []any{}
+	file_ragd_proto_msgTypes[24].OneofWrappers = []any{}
+	file_ragd_proto_msgTypes[28].OneofWrappers = []any{}
+	file_ragd_proto_msgTypes[34].OneofWrappers = []any{
 		(*AskEvent_Delta)(nil),
 		(*AskEvent_Done)(nil),
 	}
@@ -3068,7 +3332,7 @@ func file_ragd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ragd_proto_rawDesc), len(file_ragd_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

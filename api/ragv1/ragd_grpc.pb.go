@@ -23,10 +23,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Collections_Create_FullMethodName = "/ragd.v1.Collections/Create"
-	Collections_List_FullMethodName   = "/ragd.v1.Collections/List"
-	Collections_Get_FullMethodName    = "/ragd.v1.Collections/Get"
-	Collections_Delete_FullMethodName = "/ragd.v1.Collections/Delete"
+	Collections_Create_FullMethodName    = "/ragd.v1.Collections/Create"
+	Collections_List_FullMethodName      = "/ragd.v1.Collections/List"
+	Collections_Get_FullMethodName       = "/ragd.v1.Collections/Get"
+	Collections_Delete_FullMethodName    = "/ragd.v1.Collections/Delete"
+	Collections_Calibrate_FullMethodName = "/ragd.v1.Collections/Calibrate"
 )
 
 // CollectionsClient is the client API for Collections service.
@@ -43,6 +44,11 @@ type CollectionsClient interface {
 	Get(ctx context.Context, in *GetCollectionRequest, opts ...grpc.CallOption) (*Collection, error)
 	// Delete drops a collection and every document in it. Admin role.
 	Delete(ctx context.Context, in *DeleteCollectionRequest, opts ...grpc.CallOption) (*DeleteCollectionResponse, error)
+	// Calibrate chooses the collection's default hybrid fusion now, from
+	// pseudo-queries drawn from its documents (the server also does it in the
+	// background as the collection grows), and returns the collection with
+	// its new fusion. Admin role.
+	Calibrate(ctx context.Context, in *CalibrateCollectionRequest, opts ...grpc.CallOption) (*Collection, error)
 }
 
 type collectionsClient struct {
@@ -93,6 +99,16 @@ func (c *collectionsClient) Delete(ctx context.Context, in *DeleteCollectionRequ
 	return out, nil
 }
 
+func (c *collectionsClient) Calibrate(ctx context.Context, in *CalibrateCollectionRequest, opts ...grpc.CallOption) (*Collection, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Collection)
+	err := c.cc.Invoke(ctx, Collections_Calibrate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CollectionsServer is the server API for Collections service.
 // All implementations must embed UnimplementedCollectionsServer
 // for forward compatibility.
@@ -107,6 +123,11 @@ type CollectionsServer interface {
 	Get(context.Context, *GetCollectionRequest) (*Collection, error)
 	// Delete drops a collection and every document in it. Admin role.
 	Delete(context.Context, *DeleteCollectionRequest) (*DeleteCollectionResponse, error)
+	// Calibrate chooses the collection's default hybrid fusion now, from
+	// pseudo-queries drawn from its documents (the server also does it in the
+	// background as the collection grows), and returns the collection with
+	// its new fusion. Admin role.
+	Calibrate(context.Context, *CalibrateCollectionRequest) (*Collection, error)
 	mustEmbedUnimplementedCollectionsServer()
 }
 
@@ -128,6 +149,9 @@ func (UnimplementedCollectionsServer) Get(context.Context, *GetCollectionRequest
 }
 func (UnimplementedCollectionsServer) Delete(context.Context, *DeleteCollectionRequest) (*DeleteCollectionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
+}
+func (UnimplementedCollectionsServer) Calibrate(context.Context, *CalibrateCollectionRequest) (*Collection, error) {
+	return nil, status.Error(codes.Unimplemented, "method Calibrate not implemented")
 }
 func (UnimplementedCollectionsServer) mustEmbedUnimplementedCollectionsServer() {}
 func (UnimplementedCollectionsServer) testEmbeddedByValue()                     {}
@@ -222,6 +246,24 @@ func _Collections_Delete_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Collections_Calibrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CalibrateCollectionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CollectionsServer).Calibrate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Collections_Calibrate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CollectionsServer).Calibrate(ctx, req.(*CalibrateCollectionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Collections_ServiceDesc is the grpc.ServiceDesc for Collections service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +286,10 @@ var Collections_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Delete",
 			Handler:    _Collections_Delete_Handler,
+		},
+		{
+			MethodName: "Calibrate",
+			Handler:    _Collections_Calibrate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -23,12 +23,17 @@ type retrievalOptions struct {
 	embedder string
 	fusion   string
 	alpha    float64
-	k        int
-	run      string
-	json     bool
-	shards   int
-	analyzer string
-	dim      int
+	// fusionSet and alphaSet: the flags were given; without either a
+	// hybrid run calibrates the collection and uses its default, as the
+	// server does.
+	fusionSet, alphaSet bool
+	calQueries          int
+	k                   int
+	run                 string
+	json                bool
+	shards              int
+	analyzer            string
+	dim                 int
 }
 
 // retrievalResult is the JSON contract of `ragctl bench retrieval`.
@@ -36,6 +41,7 @@ type retrievalResult struct {
 	Mode         string  `json:"mode"`
 	Fusion       string  `json:"fusion,omitempty"`
 	Alpha        float64 `json:"alpha,omitempty"`
+	Calibrated   bool    `json:"calibrated,omitempty"`
 	Embedder     string  `json:"embedder,omitempty"`
 	NDCG10       float64 `json:"ndcg@10"`
 	MAP100       float64 `json:"map@100"`
@@ -55,9 +61,12 @@ func newBenchRetrievalCmd() *cobra.Command {
 		Long: `Ingests corpus.jsonl of a BEIR-layout folder (title and text) into a temporary collection,
 runs every judged query of queries.jsonl (qrels/test.tsv) and scores the runs as trec_eval
 does (graded gains). --run writes the TREC run file. Vector and hybrid modes embed texts with
---embedder (hash: a deterministic feature-hashing embedder, no model needed).`,
+--embedder (hash: a deterministic feature-hashing embedder, no model needed). A hybrid run
+without --fusion and --alpha runs what a server does by default: it calibrates the collection
+(pseudo-queries drawn from its documents) and searches with the fusion chosen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.fusionSet, o.alphaSet = cmd.Flags().Changed("fusion"), cmd.Flags().Changed("alpha")
 			return runRetrieval(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
@@ -65,8 +74,9 @@ does (graded gains). --run writes the TREC run file. Vector and hybrid modes emb
 	f.StringVar(&o.dir, "beir", "", "BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)")
 	f.StringVar(&o.mode, "mode", "bm25", "bm25, vector or hybrid")
 	f.StringVar(&o.embedder, "embedder", "local", "embedder for vector and hybrid modes: local (the built-in model), hash (deterministic feature hashing, no model) or openai ($OPENAI_API_KEY, default endpoint and model)")
-	f.StringVar(&o.fusion, "fusion", "relative", "hybrid fusion: rrf or relative")
-	f.Float64Var(&o.alpha, "alpha", 0.5, "weight of the vector leg in relative fusion, in [0, 1]")
+	f.StringVar(&o.fusion, "fusion", "", "hybrid fusion: dbsf, relative or rrf; with neither --fusion nor --alpha, the collection is calibrated as the server does in the background and searched with its default")
+	f.Float64Var(&o.alpha, "alpha", 0.5, "weight of the vector leg in dbsf and relative fusion, in [0, 1]")
+	f.IntVar(&o.calQueries, "calibration-queries", 0, "pseudo-queries of the calibration (0: the server's default)")
 	f.IntVar(&o.k, "k", 100, "hits per query")
 	f.StringVar(&o.run, "run", "", "write the TREC run file here")
 	f.BoolVar(&o.json, "json", false, "print one JSON object")
@@ -160,7 +170,23 @@ func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOpti
 	}
 	indexSeconds := time.Since(start).Seconds()
 
+	calibrated := mode == index.ModeHybrid && !o.fusionSet && !o.alphaSet
+	if calibrated {
+		cs := time.Now()
+		f, err := coll.Calibrate(ctx, emb.Embed, index.CalibrationConfig{Queries: o.calQueries})
+		switch {
+		case errors.Is(err, index.ErrTooFewDocuments):
+			fmt.Fprintf(stderr, "not calibrated (%v): the built-in default applies\n", err)
+		case err != nil:
+			return fmt.Errorf("calibrate: %w", err)
+		default:
+			fmt.Fprintf(stderr, "calibrated in %v: %s alpha %.2f on %d pseudo-queries (nDCG@10 there %.4f; BM25 %.4f, vector %.4f)\n",
+				time.Since(cs).Round(time.Millisecond), f.Fusion, f.Alpha, f.Queries, f.NDCG10, f.TextNDCG10, f.VectorNDCG10)
+		}
+	}
+
 	queries := ds.JudgedQueries()
+	var used *index.SearchResponse
 	run := make(beir.Run, len(queries))
 	start = time.Now()
 	for _, q := range queries {
@@ -174,13 +200,19 @@ func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOpti
 				return fmt.Errorf("query %s: %w", q.ID, err)
 			}
 			req.Vector = vecs[0]
-			req.Alpha = &o.alpha
+			if !calibrated {
+				if !o.fusionSet {
+					req.Fusion = index.FusionRelative
+				}
+				req.Alpha = &o.alpha
+			}
 			req.Depth = o.k
 		}
 		res, err := coll.Search(ctx, req)
 		if err != nil {
 			return fmt.Errorf("query %s: %w", q.ID, err)
 		}
+		used = res
 		hits := make([]beir.Scored, len(res.Hits))
 		for i, h := range res.Hits {
 			hits[i] = beir.Scored{ID: h.ID, Score: h.Score}
@@ -205,8 +237,8 @@ func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOpti
 	if mode != index.ModeText {
 		r.Embedder = emb.Model()
 	}
-	if mode == index.ModeHybrid {
-		r.Fusion, r.Alpha = o.fusion, o.alpha
+	if mode == index.ModeHybrid && used != nil {
+		r.Fusion, r.Alpha, r.Calibrated = string(used.Fusion), used.Alpha, used.Calibrated
 	}
 	if o.json {
 		b, _ := json.Marshal(r)
@@ -217,7 +249,18 @@ func runRetrieval(ctx context.Context, stdout, stderr io.Writer, o retrievalOpti
 	fmt.Fprintf(tw, "mode\tnDCG@10\tMAP@100\tRecall@100\tMRR@10\tqueries\tdocs\tindex s\tQPS\n")
 	fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f\t%d\t%d\t%.1f\t%.0f\n", o.mode, r.NDCG10, r.MAP100, r.Recall100, r.MRR10,
 		r.Queries, r.Docs, r.IndexSeconds, r.QPS)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Fusion != "" {
+		how := "as asked"
+		if r.Calibrated {
+			how = "the collection's calibrated default"
+		}
+		_, err := fmt.Fprintf(stdout, "fusion: %s, alpha %.2f (%s)\n", r.Fusion, r.Alpha, how)
+		return err
+	}
+	return nil
 }
 
 // joinTitle makes the indexed text of a BEIR document: its title, then its

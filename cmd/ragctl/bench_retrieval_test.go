@@ -127,3 +127,58 @@ func TestEmbedEachSkipsEmpty(t *testing.T) {
 		require.Equal(t, alone[0], vecs[i])
 	}
 }
+
+// TestBenchRetrievalDefaultFusion: a hybrid run without --fusion or
+// --alpha calibrates the collection and searches with its default, as a
+// server does; one too small to calibrate says so and uses the built-in
+// default; explicit flags are used as given.
+func TestBenchRetrievalDefaultFusion(t *testing.T) {
+	small := writeBEIR(t)
+	out, errOut, err := runCmd("bench", "retrieval", "--beir", small, "--mode", "hybrid", "--embedder", "hash", "--json")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "not calibrated")
+	var row map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &row))
+	require.Equal(t, "relative", row["fusion"])
+	require.Nil(t, row["calibrated"])
+
+	// A corpus of 120 documents of several sentences each.
+	dir := t.TempDir()
+	var corpus, queries strings.Builder
+	qrels := "query-id\tcorpus-id\tscore\n"
+	words := []string{"river", "forest", "winter", "meadow", "stone", "harbor", "cliff", "garden", "valley", "bridge"}
+	for i := range 120 {
+		a, b := words[i%len(words)], words[(i/len(words))%len(words)]
+		text := fmt.Sprintf("Entry %d is about the %s and the %s. The %s was quiet in the morning light today. "+
+			"Later the %s changed with the weather of the season. Nobody walked near the %s for %d days.", i, a, b, a, b, a, i)
+		fmt.Fprintf(&corpus, `{"_id":"d%d","title":"","text":%q}`+"\n", i, text)
+	}
+	for i := range 10 {
+		fmt.Fprintf(&queries, `{"_id":"q%d","text":"the %s and the %s"}`+"\n", i, words[i], words[0])
+		qrels += fmt.Sprintf("q%d\td%d\t1\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "corpus.jsonl"), []byte(corpus.String()), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "queries.jsonl"), []byte(queries.String()), 0o644))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "qrels"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "qrels", "test.tsv"), []byte(qrels), 0o644))
+
+	out, errOut, err = runCmd("bench", "retrieval", "--beir", dir, "--mode", "hybrid", "--embedder", "hash", "--json")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "calibrated in")
+	row = nil
+	require.NoError(t, json.Unmarshal([]byte(out), &row))
+	require.Equal(t, "dbsf", row["fusion"])
+	require.Equal(t, true, row["calibrated"])
+
+	out, _, err = runCmd("bench", "retrieval", "--beir", dir, "--mode", "hybrid", "--embedder", "hash", "--alpha", "0.3", "--json")
+	require.NoError(t, err)
+	row = nil
+	require.NoError(t, json.Unmarshal([]byte(out), &row))
+	require.Equal(t, "relative", row["fusion"])
+	require.Equal(t, 0.3, row["alpha"])
+	require.Nil(t, row["calibrated"])
+
+	out, _, err = runCmd("bench", "retrieval", "--beir", dir, "--mode", "hybrid", "--embedder", "hash", "--fusion", "dbsf")
+	require.NoError(t, err)
+	require.Contains(t, out, "fusion: dbsf, alpha 0.50 (as asked)")
+}

@@ -38,22 +38,22 @@ func main() {
 
 // options are the flags.
 type options struct {
-	data, httpAddr, grpcAddr          string
-	embedder                          string
-	hashDimension                     int
-	openAIBaseURL, openAIModel        string
-	openAIKeyFile                     string
-	noEmbedCache                      bool
-	embedCacheBytes                   int64
-	apiKeysFile                       string
-	allowUnauthenticated              bool
-	tlsCert, tlsKey                   string
-	limits                            server.Limits
-	logLevel, logFormat               string
-	otlpEndpoint                      string
-	otlpInsecure                      bool
-	shutdownTimeout, snapshotInterval time.Duration
-	llm                               llmOptions
+	data, httpAddr, grpcAddr                             string
+	embedder                                             string
+	hashDimension                                        int
+	openAIBaseURL, openAIModel                           string
+	openAIKeyFile                                        string
+	noEmbedCache                                         bool
+	embedCacheBytes                                      int64
+	apiKeysFile                                          string
+	allowUnauthenticated                                 bool
+	tlsCert, tlsKey                                      string
+	limits                                               server.Limits
+	logLevel, logFormat                                  string
+	otlpEndpoint                                         string
+	otlpInsecure                                         bool
+	shutdownTimeout, calibrateInterval, snapshotInterval time.Duration
+	llm                                                  llmOptions
 }
 
 // llmOptions configure answers (Ask).
@@ -128,6 +128,7 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC collector for traces, host:port or URL (default: OTEL_EXPORTER_OTLP_ENDPOINT; none: tracing off)")
 	f.BoolVar(&o.otlpInsecure, "otlp-insecure", false, "send traces without TLS")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "how long SIGTERM waits for requests in flight")
+	f.DurationVar(&o.calibrateInterval, "calibrate-interval", time.Minute, "how often to look for collections whose default hybrid fusion needs calibrating (new, or grown or shrunk by half); negative: off")
 	f.DurationVar(&o.snapshotInterval, "snapshot-interval", time.Minute, "how often changed graphs are snapshotted (bounds replay at restart)")
 	f.StringVar(&o.llm.baseURL, "llm-base-url", "", "OpenAI-compatible chat API that answers /ask (OpenAI: https://api.openai.com/v1, Ollama: http://localhost:11434/v1); its key comes from RAGD_LLM_API_KEY or --llm-api-key-file; none: /ask returns the passages")
 	f.StringVar(&o.llm.model, "llm-model", "", "model that answers /ask (required with --llm-base-url)")
@@ -212,7 +213,8 @@ func (o *options) config(stderr io.Writer) (server.Config, error) {
 		Auth:         server.AuthConfig{AllowUnauthenticated: o.allowUnauthenticated},
 		TLS:          server.TLSConfig{CertFile: o.tlsCert, KeyFile: o.tlsKey},
 		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: o.otlpInsecure,
-		ShutdownTimeout: o.shutdownTimeout,
+		ShutdownTimeout:   o.shutdownTimeout,
+		CalibrateInterval: o.calibrateInterval,
 	}
 	cfg.Index.SnapshotInterval = o.snapshotInterval
 	llm, err := o.llm.config()

@@ -49,6 +49,19 @@ func (s *Store) Get(id string) (doc Doc, ok bool, err error) {
 	return doc, ok, err
 }
 
+// Num returns the number of the document with the given ID, and whether
+// there is one, without reading the document.
+func (r *Reader) Num(id string) (uint32, bool, error) {
+	v := r.ids.Get([]byte(id))
+	if v == nil {
+		return 0, false, nil
+	}
+	if len(v) != 4 || binary.BigEndian.Uint32(v) < firstNum {
+		return 0, false, &CorruptionError{Path: r.path, Where: fmt.Sprintf("ids[%q]", id), Reason: fmt.Sprintf("bad document number %x", v)}
+	}
+	return binary.BigEndian.Uint32(v), true, nil
+}
+
 // GetByNum returns the document with the given number, and whether there is
 // one.
 func (s *Store) GetByNum(num uint32) (doc Doc, ok bool, err error) {

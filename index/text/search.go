@@ -187,3 +187,36 @@ func (x *Index) prepare(terms []string, global Stats) (query, error) {
 	}
 	return q, nil
 }
+
+// ScoreText returns the BM25 score that a document of the given text would
+// get for terms (from Terms) under global, with this index's analyzer and
+// parameters: what Search would give it were it indexed, the statistics
+// left as they are. Calibration uses it to score a document with a passage
+// taken out.
+func (x *Index) ScoreText(terms []string, text string, global Stats) (float64, error) {
+	q, err := x.prepare(terms, global)
+	if err != nil || len(q.terms) == 0 {
+		return 0, err
+	}
+	ts := x.analyze(text)
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	tf := make(map[string]float64, len(q.terms))
+	for _, t := range q.terms {
+		tf[t] = 0
+	}
+	for _, t := range ts {
+		if _, ok := tf[string(t.Term)]; ok {
+			tf[string(t.Term)]++
+		}
+	}
+	norm := q.k1 * (1 - q.b + q.b*float64(len(ts))/q.avgdl)
+	score := 0.0
+	for i, t := range q.terms {
+		if f := tf[t]; f > 0 {
+			score += q.weight[i] * f / (f + norm)
+		}
+	}
+	return score, nil
+}
