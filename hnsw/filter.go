@@ -55,7 +55,10 @@ func scanCheaper(card, live, ef, m0 uint64) bool {
 	return c*c <= float64(ef)*float64(m0)*float64(live)
 }
 
-// exactFiltered scores every allowed live node. It maps the allowed keys to
+// exactFiltered scores every allowed live node, one query: a loop over the
+// slots with the bounded kernels, which BenchmarkExactScanSingle measured
+// 1.7–1.8× faster than the same scan through flat (SearchExact), whose
+// gathered rows cost a copy each; batches of queries go through flat. It maps the allowed keys to
 // slots without a lock (keyMap): a key deleted or added meanwhile is seen
 // either way, as by any search that runs alongside a write, and a slot
 // found cannot be reused before the search ends (grace).

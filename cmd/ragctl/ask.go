@@ -91,7 +91,7 @@ $RAGD_LLM_API_KEY.
 	f.IntVarP(&o.k, "k", "k", 0, "passages retrieved (default: the server's, 8)")
 	f.StringVar(&o.mode, "mode", "", "search mode: hybrid, vector or text (default: the collection's)")
 	f.StringVar(&o.filter, "filter", "", "metadata filter, JSON")
-	f.StringVar(&o.fusion, "fusion", "", "fusion of a hybrid search: relative or rrf")
+	f.StringVar(&o.fusion, "fusion", "", "fusion of a hybrid search: dbsf, relative or rrf (default: the collection's calibrated one)")
 	f.Float64Var(&o.alpha, "alpha", 0, "weight of the vector leg in relative fusion")
 	f.StringVar(&o.model, "model", "", "model to answer with, one the server allows (default: the server's)")
 	f.Float64Var(&o.temperature, "temperature", 0, "sampling temperature (default: the model's)")

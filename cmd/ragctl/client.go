@@ -34,6 +34,7 @@ type client interface {
 	CreateCollection(ctx context.Context, r *ragv1.CreateCollectionRequest) (*ragv1.Collection, error)
 	ListCollections(ctx context.Context) (*ragv1.ListCollectionsResponse, error)
 	GetCollection(ctx context.Context, name string) (*ragv1.Collection, error)
+	CalibrateCollection(ctx context.Context, name string) (*ragv1.Collection, error)
 	DropCollection(ctx context.Context, name string) error
 	Upsert(ctx context.Context, r *ragv1.UpsertDocumentsRequest) (*ragv1.UpsertDocumentsResponse, error)
 	// UpsertStream opens a stream of upsert batches (REST: one call per
@@ -227,6 +228,10 @@ func (c *grpcClient) ListCollections(ctx context.Context) (*ragv1.ListCollection
 
 func (c *grpcClient) GetCollection(ctx context.Context, name string) (*ragv1.Collection, error) {
 	return c.coll.Get(ctx, &ragv1.GetCollectionRequest{Name: name})
+}
+
+func (c *grpcClient) CalibrateCollection(ctx context.Context, name string) (*ragv1.Collection, error) {
+	return c.coll.Calibrate(ctx, &ragv1.CalibrateCollectionRequest{Name: name})
 }
 
 func (c *grpcClient) DropCollection(ctx context.Context, name string) error {

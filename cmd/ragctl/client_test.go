@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -295,6 +296,25 @@ func TestModes(t *testing.T) {
 			r = m.ragctlIn(t, "x", "ingest", "-", "-c", "client", "--embedder", "hash", "--dimensions", "32")
 			require.Equal(t, exitUsage, r.code, "a dimension other than the collection's")
 			require.Contains(t, r.stderr, "dimension 64")
+
+			// Calibration: too few documents, then enough.
+			r = m.ragctl(t, "collections", "calibrate", "kb")
+			require.Equal(t, exitFailure, r.code)
+			require.Contains(t, r.stderr, "too few documents")
+			var lines strings.Builder
+			words := []string{"river", "forest", "winter", "meadow", "stone", "harbor", "cliff", "garden"}
+			for i := range 70 {
+				a, b := words[i%len(words)], words[(i/len(words))%len(words)]
+				fmt.Fprintf(&lines, `{"id": "n%d", "text": "Note %d is about the %s and the %s. The %s was quiet in the morning light today. Nobody walked near the %s for %d days."}`+"\n", i, i, a, b, a, b, i)
+			}
+			m.ragctlIn(t, lines.String(), "ingest", "-", "--stdin-name", "notes.jsonl", "-c", "cal", "--embedder", "hash", "--progress", "none").ok(t)
+			r = m.ragctl(t, "collections", "calibrate", "cal", "--json").ok(t)
+			f := r.json(t)["fusion"].(map[string]any)
+			require.Equal(t, "dbsf", f["method"])
+			require.EqualValues(t, 70, f["documents"])
+			r = m.ragctl(t, "collections", "get", "cal").ok(t)
+			require.Contains(t, r.stdout, "hybrid fusion:")
+			require.Contains(t, r.stdout, "dbsf, alpha")
 
 			m.ragctl(t, "collections", "drop", "kb").ok(t)
 			require.Equal(t, exitFailure, m.ragctl(t, "collections", "drop", "kb").code)

@@ -18,7 +18,7 @@ func newCollectionsCmd(g *globals) *cobra.Command {
 		Aliases: []string{"collection", "coll"},
 		Short:   "Create, list, describe and drop collections",
 	}
-	cmd.AddCommand(newCollectionsCreateCmd(g), newCollectionsListCmd(g), newCollectionsGetCmd(g), newCollectionsDropCmd(g))
+	cmd.AddCommand(newCollectionsCreateCmd(g), newCollectionsListCmd(g), newCollectionsGetCmd(g), newCollectionsDropCmd(g), newCollectionsCalibrateCmd(g))
 	return cmd
 }
 
@@ -156,6 +156,29 @@ func newCollectionsGetCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func newCollectionsCalibrateCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "calibrate NAME",
+		Short: "Choose the collection's default hybrid fusion now, from pseudo-queries drawn from its documents",
+		Long: `Calibrates the collection's default hybrid fusion (the server also does it in the
+background once a collection has 50 documents and whenever it has doubled) and prints the
+collection with the fusion chosen. Needs an admin key.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withClient(cmd, func(ctx context.Context, c client) error {
+				coll, err := c.CalibrateCollection(ctx, args[0])
+				if err != nil {
+					return callError(fmt.Sprintf("calibrate collection %q", args[0]), err)
+				}
+				return printCollection(cmd.OutOrStdout(), coll, asJSON)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the collection as JSON")
+	return cmd
+}
+
 func newCollectionsDropCmd(g *globals) *cobra.Command {
 	var ifExists bool
 	cmd := &cobra.Command{
@@ -200,6 +223,9 @@ func printCollection(w io.Writer, c *ragv1.Collection, asJSON bool) error {
 	row("name", c.GetName())
 	row("documents", c.GetDocuments())
 	row("vectors", c.GetVectors())
+	if n := c.GetTombstones(); n > 0 {
+		row("tombstones", fmt.Sprintf("%d (deleted vectors awaiting compaction)", n))
+	}
 	row("dimension", c.GetDimension())
 	row("metric", c.GetMetric())
 	row("shards", c.GetShards())
@@ -211,6 +237,13 @@ func printCollection(w io.Writer, c *ragv1.Collection, asJSON bool) error {
 	row("hnsw", fmt.Sprintf("m %d, ef_construction %d, ef_search %d", h.GetM(), h.GetEfConstruction(), h.GetEfSearch()))
 	t := c.GetText()
 	row("text", fmt.Sprintf("analyzer %s, k1 %g, b %g", t.GetAnalyzer(), t.GetK1(), t.GetB()))
+	if f := c.GetFusion(); f != nil {
+		row("hybrid fusion", fmt.Sprintf("%s, alpha %.2f (calibrated %s on %d pseudo-queries: nDCG@10 %.4f, BM25 alone %.4f, vector alone %.4f)",
+			f.GetMethod(), f.GetAlpha(), f.GetCalibratedAt().AsTime().Format("2006-01-02 15:04:05Z07:00"), f.GetQueries(),
+			f.GetNdcg10(), f.GetBm25Ndcg10(), f.GetVectorNdcg10()))
+	} else if c.GetDimension() > 0 {
+		row("hybrid fusion", "relative, alpha 0.50 (not calibrated yet)")
+	}
 	if ts := c.GetCreatedAt(); ts != nil {
 		row("created", ts.AsTime().Format("2006-01-02 15:04:05Z07:00"))
 	}

@@ -86,7 +86,7 @@ with the query's words highlighted on a terminal. --json prints the server's res
 	f.StringVar(&o.mode, "mode", "", "hybrid, vector or text (default: hybrid when the collection has an embedder)")
 	f.IntVarP(&o.k, "k", "k", 10, "hits")
 	f.StringVar(&o.filter, "filter", "", "metadata filter, JSON (must / should / must_not)")
-	f.StringVar(&o.fusion, "fusion", "", "fusion of a hybrid search: relative or rrf (default: the server's)")
+	f.StringVar(&o.fusion, "fusion", "", "fusion of a hybrid search: dbsf, relative or rrf (default: the collection's calibrated one)")
 	f.Float64Var(&o.alpha, "alpha", 0, "weight of the vector leg in relative fusion, [0, 1]")
 	f.BoolVar(&o.full, "full", false, "print each hit's whole text instead of a snippet")
 	f.BoolVar(&o.json, "json", false, "print the server's response as JSON")

@@ -184,6 +184,11 @@ func (c *restClient) GetCollection(ctx context.Context, name string) (*ragv1.Col
 	return out, c.do(ctx, http.MethodGet, "/v1/collections/"+seg(name), nil, nil, out)
 }
 
+func (c *restClient) CalibrateCollection(ctx context.Context, name string) (*ragv1.Collection, error) {
+	out := new(ragv1.Collection)
+	return out, c.do(ctx, http.MethodPost, "/v1/collections/"+seg(name)+":calibrate", nil, nil, out)
+}
+
 func (c *restClient) DropCollection(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/collections/"+seg(name), nil, nil, nil)
 }
