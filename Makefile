@@ -5,7 +5,7 @@ RESULTS  ?= bench/results
 MNIST    := $(DATA)/mnist-784-euclidean
 GLOVE    := $(DATA)/glove-100-angular
 
-.PHONY: run test vet bench-data bench-data-mnist bench-mnist bench bench-index bench-retrieval bench-ingest bench-ask bench-chunk fuzz build clean proto
+.PHONY: run test vet bench-data bench-data-mnist bench-mnist bench bench-index bench-retrieval bench-ingest bench-ask bench-chunk bench-fusion bench-churn bench-batch fuzz build clean proto
 
 # The server on ./data, REST on 127.0.0.1:8080, gRPC on 127.0.0.1:9090, the
 # local embedding model; RAGD_* variables or ARGS="--flag …" configure it.
@@ -84,8 +84,24 @@ BEIR ?= ../shared/data/ir/cranfield
 bench-retrieval:
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode bm25
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode vector
+	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion relative
 	$(GO) run ./cmd/ragctl bench retrieval --beir $(BEIR) --mode hybrid --fusion rrf
+
+# Every fusion, and the calibrated default for three seeds, on a BEIR folder
+# (bench/fusionbench; bench/results/fusion.md).
+bench-fusion:
+	$(GO) run ./bench/fusionbench -beir $(BEIR) -seeds 1,2,3
+
+# The index under churn (bench/churnbench; bench/results/churn.md): MNIST
+# (fetched by bench-data-mnist) and 100,000 x 384-d synthetic documents.
+bench-churn: bench-data-mnist
+	$(GO) run ./bench/churnbench -data mnist -docs 50000 -rounds 10 -snapshot 15s
+	$(GO) run ./bench/churnbench -docs 100000 -dim 384 -rounds 10 -snapshot 15s -batch 20
+
+# Batch search against the same searches one by one (bench/results/batch.md).
+bench-batch:
+	$(GO) test -run '^$$' -bench SearchBatch -count 3 ./index/
 
 # Ingest throughput (bench/ingest.sh): ragctl on DOCS (default the shared
 # Go blog and docs) with the hash embedder and the built-in model, in
