@@ -69,7 +69,7 @@ func (g *Graph) SearchExact(ctx context.Context, queries [][]float32, k int, all
 		}
 		v.Chunks = append(v.Chunks, c.nodes)
 	}
-	req := &flat.Request{Vectors: v, Metric: flatMetric(g.metric), Queries: qs, K: k}
+	req := &flat.Request{Vectors: v, Metric: flat.Metric(g.metric), Queries: qs, K: k}
 	if contiguous {
 		// Every slot below next is ready and live: the rows are read in
 		// place, with no list to gather them by.
@@ -146,17 +146,6 @@ func nodeIDsAsUint32(ids []NodeID) []uint32 {
 		out[i] = uint32(id)
 	}
 	return out
-}
-
-func flatMetric(m Metric) flat.Metric {
-	switch m {
-	case Cosine:
-		return flat.Cosine
-	case Dot:
-		return flat.Dot
-	default:
-		return flat.L2
-	}
 }
 
 // ExactCheaper reports whether scoring rows vectors exactly, as part of a

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ragd/ragd/flat"
 	"github.com/stretchr/testify/require"
 )
 
@@ -56,6 +57,14 @@ func TestSearchExact(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFlatMetric: SearchExact converts a graph's metric to flat's by
+// value; the two packages number the metrics alike.
+func TestFlatMetric(t *testing.T) {
+	for _, m := range []Metric{L2, Cosine, Dot} {
+		require.Equal(t, m.String(), flat.Metric(m).String())
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ragd/ragd/index/store"
-	"github.com/ragd/ragd/index/text"
+	"github.com/ragd/ragd/simd"
 )
 
 // FusionDefault is a collection's default fusion: what a hybrid search
@@ -175,8 +175,8 @@ func (c *Collection) Calibrate(ctx context.Context, embed EmbedFunc, cfg Calibra
 			return nil, fmt.Errorf("index: calibrate: embedder returned vectors of dimension %d, collection has %d", len(qv), c.cfg.Dimension)
 		}
 		vec, txt, target, err := c.calibrationLegs(ctx, q, qv, rv, cfg.Depth)
-		if errors.Is(err, errNoVector) {
-			continue // the query or the remainder has no direction
+		if errors.Is(err, errSkip) {
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -348,83 +348,63 @@ type pseudoQuery struct {
 	rest  string
 }
 
-var errNoVector = errors.New("no direction")
+// errSkip marks a pseudo-query that cannot be asked (its document was
+// deleted meanwhile, or a vector has no direction).
+var errSkip = errors.New("index: calibrate: skip the pseudo-query")
 
 // calibrationLegs runs both legs for a pseudo-query, over the collection
-// as it is, then puts the document's remainder in place of the document:
-// its vector score from rv, its BM25 score from ScoreText. It returns the
-// legs, best first, cut to depth, and the remainder's candidate.
+// as it is (the legs of a hybrid Search, merged over shards, nothing
+// loaded), then puts the document's remainder in place of the document:
+// its vector score from rv, its BM25 score from ScoreText under the same
+// statistics. It returns the legs, best first, cut to depth, and the
+// remainder's candidate; errSkip when the query cannot be asked.
 func (c *Collection) calibrationLegs(ctx context.Context, q pseudoQuery, qv, rv []float32, depth int) (vec, txt []candidate, target candidate, err error) {
+	if err := c.acquire(); err != nil {
+		return nil, nil, target, err
+	}
+	defer c.release()
 	si := c.shardOf(q.id)
 	sh := c.shards[si]
 	num, ok, err := sh.numOf(q.id)
-	if err != nil || !ok {
-		return nil, nil, target, errors.Join(err, errNoVector) // deleted meanwhile: skip it
-	}
-	target = candidate{shard: si, num: num}
-	dist, ok := vectorDistance(c.cfg.Metric, qv, rv)
-	if !ok {
-		return nil, nil, target, errNoVector
-	}
-	target.score, target.raw = sh.vectorScore(dist)
-	vres, err := c.Search(ctx, SearchRequest{Vector: qv, Mode: ModeVector, K: depth})
 	if err != nil {
-		if errors.Is(err, ErrInvalidArgument) {
-			return nil, nil, target, errNoVector
-		}
 		return nil, nil, target, err
 	}
-	vec = c.legOf(vres.Hits, true)
-	vec = withTarget(vec, target, depth)
+	dist, okDist := vectorDistance(c.cfg.Metric, qv, rv)
+	if !ok || !okDist {
+		return nil, nil, target, errSkip // deleted meanwhile, or no direction
+	}
+	req, err := c.check(SearchRequest{Vector: qv, Text: q.query, Mode: ModeHybrid, K: 10, Depth: depth})
+	if errors.Is(err, ErrInvalidArgument) {
+		return nil, nil, target, errSkip // e.g. a zero query vector under cosine
+	}
+	if err != nil {
+		return nil, nil, target, err
+	}
+	vecs, txts, global, err := c.legs(ctx, req)
+	if err != nil {
+		return nil, nil, target, err
+	}
+	tb := c.newTieBreaker()
+	vec = mergeLeg(vecs, req.Depth, tb)
+	txt = mergeLeg(txts, req.Depth, tb)
+	if tb.err != nil {
+		return nil, nil, target, tb.err
+	}
+	target = candidate{shard: si, num: num}
+	target.score, target.raw = sh.vectorScore(dist)
+	vec = withTarget(vec, target, req.Depth)
 
-	terms := sh.text.Terms(q.query)
-	var tgt candidate
-	if len(terms) > 0 {
-		var global text.Stats
-		for _, s := range c.shards {
-			st, err := s.text.Stats(terms)
-			if err != nil {
-				return nil, nil, target, err
-			}
-			global.Add(st)
-		}
+	txt = slices.DeleteFunc(txt, func(x candidate) bool { return x.shard == si && x.num == num })
+	if terms := sh.text.Terms(q.query); len(terms) > 0 {
 		score, err := sh.text.ScoreText(terms, q.rest, global)
 		if err != nil {
 			return nil, nil, target, err
 		}
-		tres, err := c.Search(ctx, SearchRequest{Text: q.query, Mode: ModeText, K: depth})
-		if err != nil {
-			return nil, nil, target, err
-		}
-		txt = c.legOf(tres.Hits, false)
-		tgt = candidate{shard: si, num: num, score: score, raw: score}
 		if score > 0 {
-			txt = withTarget(txt, tgt, depth)
-		} else {
-			txt = slices.DeleteFunc(txt, func(x candidate) bool { return x.shard == si && x.num == num })
+			txt = withTarget(txt, candidate{shard: si, num: num, score: score, raw: score}, req.Depth)
 		}
 	}
 	return vec, txt, target, nil
-}
-
-// legOf turns a one-leg search's hits back into candidates.
-func (c *Collection) legOf(hits []Hit, vector bool) []candidate {
-	out := make([]candidate, 0, len(hits))
-	for _, h := range hits {
-		si := c.shardOf(h.ID)
-		num, ok, err := c.shards[si].numOf(h.ID)
-		if err != nil || !ok {
-			continue
-		}
-		x := candidate{shard: si, num: num, score: h.Score}
-		if vector && h.Scores.Vector != nil {
-			x.raw = *h.Scores.Vector
-		} else if h.Scores.Text != nil {
-			x.raw = *h.Scores.Text
-		}
-		out = append(out, x)
-	}
-	return out
 }
 
 // withTarget replaces the target's entry in a leg (best first) by the
@@ -445,28 +425,20 @@ func withTarget(leg []candidate, target candidate, depth int) []candidate {
 	return leg
 }
 
-// vectorDistance is the graph's distance between a query and a vector:
-// squared Euclidean, 1 − cosine, or −dot. ok is false for a zero vector
-// under cosine.
+// vectorDistance is the graph's distance between a query and a vector,
+// with the kernels the graph uses: squared Euclidean, 1 − cosine, or −dot.
+// ok is false for a zero vector under cosine.
 func vectorDistance(m Metric, q, v []float32) (float32, bool) {
-	var dot, qq, vv, l2 float64
-	for i := range q {
-		a, b := float64(q[i]), float64(v[i])
-		dot += a * b
-		qq += a * a
-		vv += b * b
-		l2 += (a - b) * (a - b)
-	}
 	switch m {
 	case L2:
-		return float32(l2), true
+		return simd.L2Squared(q, v), true
 	case Dot:
-		return float32(-dot), true
+		return -simd.Dot(q, v), true
 	default:
-		if qq == 0 || vv == 0 {
+		if simd.Dot(q, q) == 0 || simd.Dot(v, v) == 0 {
 			return 0, false
 		}
-		return float32(1 - dot/math.Sqrt(qq*vv)), true
+		return 1 - simd.Cosine(q, v), true
 	}
 }
 

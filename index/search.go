@@ -207,10 +207,31 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 	if err != nil {
 		return nil, err
 	}
+	vecs, txts, _, err := c.legs(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	hits, err := c.fuseLegs(req, vecs, txts)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.load(ctx, hits, req.IncludeVectors)
+	if err != nil {
+		return nil, err
+	}
+	resp := &SearchResponse{Hits: out, Took: time.Since(start)}
+	resp.describeFusion(req)
+	return resp, nil
+}
+
+// legs runs a checked request's legs on every shard in parallel and
+// returns each shard's candidates per leg (depth each) and the text leg's
+// collection-wide statistics. The caller holds acquire.
+func (c *Collection) legs(ctx context.Context, req SearchRequest) (vecs, txts [][]candidate, global text.Stats, err error) {
 	n := len(c.shards)
 	allow := make([]*roaring.Bitmap, n)
-	vecs := make([][]candidate, n)
-	txts := make([][]candidate, n)
+	vecs = make([][]candidate, n)
+	txts = make([][]candidate, n)
 	wantVec := req.Mode != ModeText
 	wantText := req.Mode != ModeVector
 
@@ -246,9 +267,8 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, text.Stats{}, err
 	}
-	var global text.Stats
 	for _, st := range stats {
 		global.Add(st)
 	}
@@ -282,19 +302,9 @@ func (c *Collection) Search(ctx context.Context, req SearchRequest) (*SearchResp
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, text.Stats{}, err
 	}
-	hits, err := c.fuseLegs(req, vecs, txts)
-	if err != nil {
-		return nil, err
-	}
-	out, err := c.load(ctx, hits, req.IncludeVectors)
-	if err != nil {
-		return nil, err
-	}
-	resp := &SearchResponse{Hits: out, Took: time.Since(start)}
-	resp.describeFusion(req)
-	return resp, nil
+	return vecs, txts, global, nil
 }
 
 // describeFusion records how a hybrid search fused its legs.
@@ -311,14 +321,7 @@ func (r *SearchResponse) describeFusion(req SearchRequest) {
 // fuseLegs merges the shards' candidates of each leg and turns them into
 // the request's K best hits: one leg's own order, or the fusion of both.
 func (c *Collection) fuseLegs(req SearchRequest, vecs, txts [][]candidate) ([]fused, error) {
-	// Ties across shards break by document ID, so that results do not
-	// depend on how documents are spread; within one shard the document
-	// number (the order of first insertion) is as stable and costs no read.
-	idsOf := c.idsOf
-	if len(c.shards) == 1 {
-		idsOf = nil
-	}
-	tb := &tieBreaker{idsOf: idsOf}
+	tb := c.newTieBreaker()
 	vec := mergeLeg(vecs, req.Depth, tb)
 	txt := mergeLeg(txts, req.Depth, tb)
 
@@ -338,6 +341,16 @@ func (c *Collection) fuseLegs(req SearchRequest, vecs, txts [][]candidate) ([]fu
 		hits = hits[:req.K]
 	}
 	return hits, nil
+}
+
+// newTieBreaker orders ties across shards by document ID, so that results
+// do not depend on how documents are spread; within one shard the document
+// number (the order of first insertion) is as stable and costs no read.
+func (c *Collection) newTieBreaker() *tieBreaker {
+	if len(c.shards) == 1 {
+		return &tieBreaker{}
+	}
+	return &tieBreaker{idsOf: c.idsOf}
 }
 
 // idsOf returns the IDs of documents of a shard by number ("" for one that

@@ -133,26 +133,11 @@ func runANN(stdout, stderr io.Writer, o annOptions) error {
 	if o.buildThreads == 0 {
 		o.buildThreads = runtime.GOMAXPROCS(0)
 	}
-	base, dim, n, err := texmex.ReadFvecs(o.base, 0)
+	in, err := readANNFiles(o.base, o.query, o.gt, o.queries, o.k)
 	if err != nil {
 		return err
 	}
-	queries, qdim, nq, err := texmex.ReadFvecs(o.query, o.queries)
-	if err != nil {
-		return err
-	}
-	gt, gdim, ngt, err := texmex.ReadIvecs(o.gt, o.queries)
-	if err != nil {
-		return err
-	}
-	switch {
-	case qdim != dim:
-		return fmt.Errorf("queries have dimension %d, base vectors %d", qdim, dim)
-	case ngt < nq:
-		return fmt.Errorf("ground truth has %d rows for %d queries", ngt, nq)
-	case gdim < o.k:
-		return fmt.Errorf("ground truth has %d neighbours per query, fewer than k = %d", gdim, o.k)
-	}
+	base, dim, n, queries, nq, gt, gdim := in.base, in.dim, in.n, in.queries, in.nq, in.gt, in.gdim
 	if n > int(^uint32(0)) {
 		return fmt.Errorf("%d base vectors exceed the 2^32 keys of one graph", n)
 	}
@@ -368,4 +353,40 @@ func printANNMarkdown(w io.Writer, rows []annRow) {
 		fmt.Fprintf(w, "| %d | %.4f | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
 			r.Ef, r.Recall, r.QPS, r.P50us, r.P99us, r.BuildSeconds, r.BytesPerVector)
 	}
+}
+
+// annFiles are the inputs of an ANN benchmark: base vectors, queries and
+// their ground truth (.fvecs/.ivecs).
+type annFiles struct {
+	base, queries []float32
+	gt            []int32
+	dim, n, nq    int
+	gdim          int // neighbours per ground-truth row
+}
+
+// readANNFiles reads the base vectors, up to maxQueries queries (0: all) and
+// their ground truth, and checks that they fit together and hold k
+// neighbours per query.
+func readANNFiles(basePath, queryPath, gtPath string, maxQueries, k int) (annFiles, error) {
+	var f annFiles
+	var err error
+	if f.base, f.dim, f.n, err = texmex.ReadFvecs(basePath, 0); err != nil {
+		return f, err
+	}
+	var qdim, ngt int
+	if f.queries, qdim, f.nq, err = texmex.ReadFvecs(queryPath, maxQueries); err != nil {
+		return f, err
+	}
+	if f.gt, f.gdim, ngt, err = texmex.ReadIvecs(gtPath, maxQueries); err != nil {
+		return f, err
+	}
+	switch {
+	case qdim != f.dim:
+		return f, fmt.Errorf("queries have dimension %d, base vectors %d", qdim, f.dim)
+	case ngt < f.nq:
+		return f, fmt.Errorf("ground truth has %d rows for %d queries", ngt, f.nq)
+	case f.gdim < k:
+		return f, fmt.Errorf("ground truth has %d neighbours per query, fewer than k = %d", f.gdim, k)
+	}
+	return f, nil
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ragd/ragd/flat"
 	"github.com/ragd/ragd/flat/cuda"
-	"github.com/ragd/ragd/internal/texmex"
 	"github.com/ragd/ragd/simd"
 	"github.com/spf13/cobra"
 )
@@ -109,26 +108,11 @@ func runExact(ctx context.Context, stdout, stderr io.Writer, o exactOptions) err
 	if o.k < 1 || o.threads < 1 || o.batch < 0 || o.queries < 0 {
 		return errors.New("--k and --threads must be positive, --batch and --queries not negative")
 	}
-	base, dim, n, err := texmex.ReadFvecs(o.base, 0)
+	in, err := readANNFiles(o.base, o.query, o.gt, o.queries, o.k)
 	if err != nil {
 		return err
 	}
-	queries, qdim, nq, err := texmex.ReadFvecs(o.query, o.queries)
-	if err != nil {
-		return err
-	}
-	gt, gdim, ngt, err := texmex.ReadIvecs(o.gt, o.queries)
-	if err != nil {
-		return err
-	}
-	switch {
-	case qdim != dim:
-		return fmt.Errorf("queries have dimension %d, base vectors %d", qdim, dim)
-	case ngt < nq:
-		return fmt.Errorf("ground truth has %d rows for %d queries", ngt, nq)
-	case gdim < o.k:
-		return fmt.Errorf("ground truth has %d neighbours per query, fewer than k = %d", gdim, o.k)
-	}
+	base, dim, n, queries, nq, gt, gdim := in.base, in.dim, in.n, in.queries, in.nq, in.gt, in.gdim
 	batch := o.batch
 	if batch == 0 || batch > nq {
 		batch = nq
