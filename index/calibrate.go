@@ -517,6 +517,11 @@ func askAbout(s sample, seed uint64) (pseudoQuery, bool) {
 // or '?' followed by a space or the end, or at a line break that ends a
 // paragraph or a heading (a blank line, or a line without end punctuation
 // followed by one).
+//
+// Not UAX #29 (rivo/uniseg, which ingest's chunker uses): it does not break
+// before a lowercase word, so lowercase text such as Cranfield's ("…
+// slipstream . an experimental study …") would be one long sentence and
+// give no pseudo-query.
 func sentences(t string) [][2]int {
 	var out [][2]int
 	start := 0
